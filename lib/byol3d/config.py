@@ -1,0 +1,99 @@
+"""Typed dataclass configs <-> YAML, with clear errors on unknown keys and wrong types.
+
+Every config in byol3d is a dataclass with named presets (`quick`, `full`, ...). This module turns one
+into plain YAML and back, checking each value against the field's annotation, so a typo in a YAML
+file is reported with the file and the key instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from byol3d.utils.atomic import atomic_write_text
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config value or file is wrong; the message names the file/key and the reason."""
+
+
+def to_dict(config: Any) -> dict:
+    """Plain nested dict (tuples become lists) ready for YAML or JSON."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def config_hash(config: Any, length: int = 12) -> str:
+    """Stable short hash of a config's values: used to cache runs by config."""
+    text = json.dumps(to_dict(config), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def save_yaml(config: Any, path: str | Path) -> Path:
+    return atomic_write_text(path, yaml.safe_dump(to_dict(config), sort_keys=False))
+
+
+def load_yaml(cls: type[T], path: str | Path) -> T:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    return from_dict(cls, data or {}, where=str(path))
+
+
+def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
+    """Build `cls` from a dict, rejecting unknown keys and values of the wrong type."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; known: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    values = {name: _coerce(hints[name], value, f"{where}: {name}") for name, value in data.items()}
+    return cls(**values)
+
+
+def _coerce(annotation: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if dataclasses.is_dataclass(annotation):
+        return from_dict(annotation, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of {list(args)}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item = args[0] if args else Any
+        items = [_coerce(item, v, where) for v in value]
+        return tuple(items) if origin is tuple else items
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation in (int, float, str, bool) and not (
+        isinstance(value, annotation) and not (annotation is int and isinstance(value, bool))
+    ):
+        raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r}")
+    return value

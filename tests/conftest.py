@@ -1,0 +1,35 @@
+"""Shared fixtures: one small SynthRooms dataset, generated once per test session in ScanNet's raw
+layout and preprocessed by the real reader, so every test runs the real data path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+SYNTH_SCENES = 6
+SYNTH_SEED = 0
+SYNTH_SPACING = 0.03  # metres between surface samples: coarser than the default so tests stay fast
+
+
+@pytest.fixture(scope="session")
+def synth_raw(tmp_path_factory) -> Path:
+    """Raw ScanNet layout (scans/, label tsv, split lists) written by SynthRooms."""
+    from byol3d.data.synthrooms import generate_dataset
+
+    root = tmp_path_factory.mktemp("synth_raw")
+    generate_dataset(root, scenes=SYNTH_SCENES, seed=SYNTH_SEED, spacing=SYNTH_SPACING)
+    return root
+
+
+@pytest.fixture(scope="session")
+def synth_processed(synth_raw, tmp_path_factory) -> Path:
+    """The same scenes in the preprocessed (Pointcept-style) cache layout: <split>/<scene>/*.npy."""
+    from byol3d.data.preprocess import preprocess_dataset
+
+    out = tmp_path_factory.mktemp("synth_processed")
+    preprocess_dataset(synth_raw, out, workers=1)
+    return out
