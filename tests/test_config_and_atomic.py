@@ -1,0 +1,90 @@
+"""The shared plumbing: typed YAML configs and atomic writes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from byol3d.config import ConfigError, config_hash, from_dict, load_yaml, save_yaml
+from byol3d.utils.atomic import atomic_dir, atomic_write_json, atomic_write_text
+
+
+@dataclasses.dataclass
+class Inner:
+    rate: float = 0.5
+    mode: str = "a"
+
+
+@dataclasses.dataclass
+class Outer:
+    steps: int = 10
+    sizes: tuple[int, ...] = (1, 2)
+    inner: Inner = dataclasses.field(default_factory=Inner)
+    note: str | None = None
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = Outer(steps=3, sizes=(4, 5, 6), inner=Inner(rate=0.25, mode="b"), note="x")
+    path = save_yaml(cfg, tmp_path / "cfg.yaml")
+    assert load_yaml(Outer, path) == cfg
+    assert config_hash(cfg) == config_hash(load_yaml(Outer, path))
+    assert config_hash(cfg) != config_hash(Outer())
+
+
+def test_int_accepted_for_float_field():
+    assert from_dict(Outer, {"inner": {"rate": 1}}).inner.rate == 1.0
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({"stepz": 3}, "unknown key"),
+        ({"steps": "ten"}, "steps: expected int"),
+        ({"steps": True}, "steps: expected int"),
+        ({"sizes": 3}, "expected a list"),
+        ({"inner": {"rate": "fast"}}, "rate: expected float"),
+    ],
+)
+def test_bad_values_are_named(data, words):
+    with pytest.raises(ConfigError, match=words):
+        from_dict(Outer, data)
+
+
+def test_bad_yaml_file_names_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: [1,\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        load_yaml(Outer, bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_yaml(Outer, tmp_path / "missing.yaml")
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = atomic_write_text(tmp_path / "a.txt", "old")
+
+    def explode(path: Path) -> None:
+        path.write_text("half")
+        raise RuntimeError("crash while writing")
+
+    from byol3d.utils.atomic import atomic_write
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, explode)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+    atomic_write_json(target, {"k": 1})
+    assert target.read_text().strip().startswith("{")
+
+
+def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path):
+    final = tmp_path / "scene"
+    with atomic_dir(final) as tmp:
+        (tmp / "x.npy").write_text("1")
+    with pytest.raises(ValueError):
+        with atomic_dir(final) as tmp:
+            (tmp / "y.npy").write_text("2")
+            raise ValueError("crash")
+    assert sorted(p.name for p in final.iterdir()) == ["x.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene"]
