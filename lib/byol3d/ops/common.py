@@ -159,3 +159,38 @@ def interpolation_weights(dist2: torch.Tensor, n_known: torch.Tensor) -> torch.T
     real = torch.arange(dist2.shape[1], device=dist2.device)[None, :] < n_known[:, None]  # (M, 3)
     w = w * real
     return w / w.sum(1, keepdim=True)  # (M, 3)
+
+
+def check_fps_offsets(xyz, offset, new_offset) -> tuple[list[int], list[int]]:
+    """FPS inputs: xyz (N, 3), offset (B,), new_offset (B,) with 0 <= M_b <= N_b samples per scene."""
+    where = "farthest_point_sample"
+    check_xyz(xyz, where)
+    off = check_offset(offset, xyz.shape[0], where, "offset", allow_empty=False)
+    total = int(new_offset[-1]) if isinstance(new_offset, torch.Tensor) and new_offset.numel() else 0
+    new_off = check_offset(new_offset, total, where, "new_offset", allow_empty=True)
+    if len(off) != len(new_off):
+        _fail(where, f"offset has {len(off)} scenes but new_offset has {len(new_off)}")
+    for b, ((s, e), (qs, qe)) in enumerate(zip(scene_ranges(off), scene_ranges(new_off))):
+        if qe - qs > e - s:
+            _fail(where, f"scene {b} asks for {qe - qs} samples but has only {e - s} points")
+    return off, new_off
+
+
+def finish_candidates(xyz, new_xyz, cand: torch.Tensor, radius: float | None, nearest=None) -> torch.Tensor:
+    """Turn raw neighbour candidates of a backend into the byol3d.ops conventions -> idx (M, k) int64.
+
+    cand (M, k): global rows in any order, -1 = no candidate. Entries are sorted by dist2 (computed
+    with `pair_dist2`, stable on ties), dropped when dist2 >= radius**2 (if radius is given), and the
+    gaps filled with the nearest kept one. Rows left with nothing ask `nearest(rows (R,)) -> (R,)`.
+    """
+    missing = cand < 0  # (M, k)
+    safe = cand.clamp_min(0)  # (M, k)
+    dist2 = pair_dist2(xyz, new_xyz, safe)  # (M, k)
+    if radius is not None:
+        missing = missing | (dist2 >= radius * radius)
+    dist2, order = torch.sort(dist2.masked_fill(missing, float("inf")), dim=1, stable=True)  # (M, k)
+    idx = torch.gather(safe, 1, order)  # (M, k)
+    empty = torch.isinf(dist2[:, 0]).nonzero().flatten()  # (R,)
+    if empty.numel():
+        idx[empty, 0] = nearest(empty)
+    return torch.where(torch.isinf(dist2), idx[:, :1].expand_as(idx), idx)  # (M, k)

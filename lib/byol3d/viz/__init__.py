@@ -1,0 +1,19 @@
+"""Plotly figures for the course: 3D scene viewers, training curves, per-class bars, confusion maps,
+feature embeddings. Call `setup_plotly()` once per notebook so figures survive into the HTML report
+(see `byol3d.viz.plotly_setup` for the renderer choice)."""
+
+from byol3d.viz.charts import (
+    bar_figure,
+    class_iou_figure,
+    confusion_figure,
+    embedding_figure,
+    heatmap_figure,
+    line_figure,
+)
+from byol3d.viz.plotly_setup import current_mode, setup_plotly
+from byol3d.viz.scene3d import scene_figure, side_by_side, subsample
+
+__all__ = [
+    "bar_figure", "class_iou_figure", "confusion_figure", "current_mode", "embedding_figure",
+    "heatmap_figure", "line_figure", "scene_figure", "setup_plotly", "side_by_side", "subsample",
+]

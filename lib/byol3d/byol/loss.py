@@ -1,0 +1,109 @@
+"""BYOL objective on point clouds: global (per scene) and dense (per shared point) variants.
+
+Grill et al., "Bootstrap Your Own Latent", NeurIPS 2020, Eq. 2: with q the online prediction of one
+view and z' the target projection of the other view, the loss is the normalised mean squared error
+    L = || q/||q|| - z'/||z'|| ||^2 = 2 - 2 cos(q, z'),
+symmetrised by swapping the two views and summing (Eq. 4): L_BYOL = L(v1 -> v2) + L(v2 -> v1).
+The target side carries no gradient (stop-gradient).
+
+Global variant: the last (coarsest) encoder stage of PointNeXt is pooled per scene view into one
+vector, the analogue of the ResNet global average pool used in the paper. `pool_scenes` supports the
+mean (default, as in the paper's ResNet) and the max (PointNeXt's classification / global feature).
+Dense variant: the decoder features at input resolution are compared point by point on the points the
+two views share (same original `index` in the same scene), sub-sampled to a fixed number of pairs per
+scene so the cost does not grow with the crop size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from byol3d.ops import offset_to_batch
+
+
+def normalized_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of 2 - 2 cos(pred, target); pred, target: (M, D). Target gets no gradient."""
+    if pred.shape != target.shape or pred.dim() != 2 or pred.shape[0] == 0:
+        raise ValueError(
+            f"byol3d.byol.loss.normalized_mse: pred and target must be equal non-empty (M, D), got "
+            f"{tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+    p = F.normalize(pred.float(), dim=1)
+    z = F.normalize(target.detach().float(), dim=1)
+    return (2.0 - 2.0 * (p * z).sum(dim=1)).mean()
+
+
+def symmetric_loss(
+    q1: torch.Tensor, z2_target: torch.Tensor, q2: torch.Tensor, z1_target: torch.Tensor
+) -> torch.Tensor:
+    """BYOL's symmetrised loss: L(q1, z'2) + L(q2, z'1) (Grill et al. 2020, Eq. 4); each (M, D)."""
+    return normalized_mse(q1, z2_target) + normalized_mse(q2, z1_target)
+
+
+def pool_scenes(feats: torch.Tensor, offset: torch.Tensor, mode: str = "mean") -> torch.Tensor:
+    """Pool per-point features per scene: feats (N, C), offset (B,) -> (B, C) by 'mean' or 'max'."""
+    if mode not in ("mean", "max"):
+        raise ValueError(f"byol3d.byol.loss.pool_scenes: mode must be 'mean' or 'max', got {mode!r}")
+    batch = offset_to_batch(offset).to(feats.device)  # (N,) scene of each row
+    num_scenes = offset.numel()
+    index = batch.unsqueeze(1).expand_as(feats)
+    out = feats.new_zeros(num_scenes, feats.shape[1])
+    if mode == "max":
+        return out.scatter_reduce(0, index, feats, reduce="amax", include_self=False)
+    out = out.index_add(0, batch, feats)
+    counts = torch.bincount(batch, minlength=num_scenes).clamp_min(1).to(feats.dtype)
+    return out / counts.unsqueeze(1)
+
+
+def _unique_keys(index: torch.Tensor, offset: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys scene * stride + index for a view, deduplicated: returns (sorted keys (U,), their rows (U,))."""
+    batch = offset_to_batch(offset).to(index.device)
+    keys = batch * stride + index
+    sorted_keys, order = torch.sort(keys, stable=True)
+    first = torch.ones_like(sorted_keys, dtype=torch.bool)
+    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    return sorted_keys[first], order[first]
+
+
+def match_views(
+    index1: torch.Tensor,
+    offset1: torch.Tensor,
+    index2: torch.Tensor,
+    offset2: torch.Tensor,
+    pairs_per_scene: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of view 1 and view 2 holding the same original point of the same scene.
+
+    index1 (N1,), offset1 (B,), index2 (N2,), offset2 (B,): scene b of view 1 and scene b of view 2 are
+    two views of one scene; `index` is the original point index within that scene. Returns
+    (rows1 (P,), rows2 (P,)) with index1[rows1] == index2[rows2] in the same scene, at most
+    `pairs_per_scene` pairs per scene, drawn uniformly without replacement (all pairs when fewer).
+    Raises ValueError when no scene shares any point (the views do not overlap at all).
+    """
+    if offset1.numel() != offset2.numel():
+        raise ValueError(
+            f"byol3d.byol.loss.match_views: views hold {offset1.numel()} and {offset2.numel()} scenes"
+        )
+    if pairs_per_scene < 1:
+        raise ValueError(f"byol3d.byol.loss.match_views: pairs_per_scene must be >= 1, got {pairs_per_scene}")
+    device = index1.device
+    index2 = index2.to(device)
+    stride = int(max(index1.max(), index2.max())) + 1
+    keys1, rows1 = _unique_keys(index1, offset1.to(device), stride)
+    keys2, rows2 = _unique_keys(index2, offset2.to(device), stride)
+    shared = torch.isin(keys1, keys2)  # keys1 sorted and unique
+    keys, rows1 = keys1[shared], rows1[shared]
+    rows2 = rows2[torch.searchsorted(keys2, keys)]
+    if keys.numel() == 0:
+        raise ValueError("byol3d.byol.loss.match_views: the two views share no point in any scene")
+    scene = keys // stride  # (S,) sorted by scene
+    # Random priority per pair; keep the `pairs_per_scene` smallest within each scene.
+    priority = torch.rand(keys.numel(), generator=generator, device="cpu").to(device)
+    order = torch.argsort(scene.double() + priority.double() * 0.5, stable=True)
+    scene_sorted = scene[order]
+    starts = torch.searchsorted(scene_sorted, scene_sorted, right=False)
+    rank = torch.arange(keys.numel(), device=device) - starts
+    keep = order[rank < pairs_per_scene]
+    return rows1[keep], rows2[keep]

@@ -1,0 +1,106 @@
+"""Frozen per-point features of a PointNeXt, for the linear probe and for t-SNE / UMAP pictures.
+
+A frozen network is in eval mode (BatchNorm uses its running statistics and never updates them) and
+has no parameter that requires a gradient; features are computed under `torch.no_grad()`. Two kinds of
+per-point features, following the multi-scale linear-probing protocol of 3D self-supervised learning
+(Sonata / MSC: frozen encoder, every stage brought back to the points and concatenated):
+
+- "hypercolumn": every encoder stage 3-NN interpolated to the input points, concatenated (sum_s C_s);
+- "decoder": the decoder's per-point output (width channels);
+- "both": the two concatenated.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from byol3d.data.dataset import SegmentationDataset, collate_scenes
+from byol3d.data.labels import IGNORE_INDEX
+from byol3d.models.pointnext import PointNeXt
+
+FEATURE_KINDS = ("hypercolumn", "decoder", "both")
+WHERE = "byol3d/eval/features.py"
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in FEATURE_KINDS:
+        raise ValueError(f"{WHERE}: unknown feature kind {kind!r}; known: {list(FEATURE_KINDS)}")
+
+
+def freeze(model: PointNeXt) -> PointNeXt:
+    """Eval mode (BatchNorm running statistics fixed) and no gradients; returns the same model."""
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def feature_dim(model: PointNeXt, kind: str) -> int:
+    """Channels of `extract_features(model, batch, kind)`."""
+    _check_kind(kind)
+    dims = {"hypercolumn": sum(model.encoder_channels), "decoder": model.decoder_channels}
+    dims["both"] = dims["hypercolumn"] + dims["decoder"]
+    return dims[kind]
+
+
+@torch.no_grad()
+def extract_features(model: PointNeXt, batch: dict, kind: str) -> torch.Tensor:
+    """batch {coord (N, 3), feat (N, 7), offset (B,)} -> per-point features (N, feature_dim)."""
+    _check_kind(kind)
+    if model.training:
+        raise ValueError(f"{WHERE}: the network is in training mode; call freeze(model) first so that "
+                         "BatchNorm uses (and keeps) its running statistics")
+    enc = model.encode(batch)
+    parts = []
+    if kind in ("hypercolumn", "both"):
+        parts.append(model.hypercolumn(enc))  # (N, sum C_s)
+    if kind in ("decoder", "both"):
+        parts.append(model.decode(enc))  # (N, width)
+    return torch.cat(parts, dim=1)
+
+
+def scene_batches(dataset: SegmentationDataset, device: torch.device, desc: str) -> Iterator[dict]:
+    """One-scene batches (whole scenes when dataset.train is False) moved to `device`, with a progress bar."""
+    for i in tqdm(range(len(dataset)), desc=desc, leave=False):
+        batch = collate_scenes([dataset[i]])
+        yield {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def sample_points(labels: np.ndarray, count: int, balanced: bool, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of up to `count` labelled points (IGNORE_INDEX never chosen).
+
+    balanced=False: a uniform random subset. balanced=True: up to `count // classes present` points
+    of every class present, so rare classes are as visible as walls and floors in an embedding plot.
+    """
+    labelled = np.flatnonzero(labels != IGNORE_INDEX)
+    if not balanced:
+        return np.sort(rng.choice(labelled, size=min(count, len(labelled)), replace=False))
+    classes = np.unique(labels[labelled])
+    per_class = max(1, count // max(len(classes), 1))
+    chosen = []
+    for cls in classes:
+        rows = np.flatnonzero(labels == cls)
+        chosen.append(rng.choice(rows, size=min(per_class, len(rows)), replace=False))
+    return np.sort(np.concatenate(chosen)) if chosen else labelled[:0]
+
+
+def collect_features(model: PointNeXt, dataset: SegmentationDataset, kind: str, device: torch.device,
+                     points_per_scene: int, balanced: bool = False, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen features of up to `points_per_scene` labelled points of every scene, computed once.
+
+    Returns features (M, feature_dim) float32 and labels (M,) int64, both on the CPU. This is the
+    in-memory feature cache the linear probe trains on, and the sample behind the embedding plots.
+    """
+    if model.training:
+        raise ValueError(f"{WHERE}: collect_features needs a frozen network; call freeze(model) first")
+    rng = np.random.default_rng(seed)
+    feats, labels = [], []
+    for batch in scene_batches(dataset, device, desc=f"features ({kind})"):
+        label = batch["label"].cpu().numpy()
+        rows = torch.from_numpy(sample_points(label, points_per_scene, balanced, rng))
+        feats.append(extract_features(model, batch, kind)[rows.to(device)].float().cpu())
+        labels.append(torch.from_numpy(label)[rows])
+    return torch.cat(feats), torch.cat(labels)

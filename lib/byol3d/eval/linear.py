@@ -1,0 +1,105 @@
+"""Linear probe on frozen features: a non-learned normalisation, then one linear layer.
+
+The probe measures how linearly separable the ScanNet20 classes are in a frozen network's per-point
+features (the linear-probing protocol of 3D self-supervised learning: Sonata, MSC). Features are
+computed once per training scene (byol3d.eval.features.collect_features), so training the linear layer
+is a few hundred cheap steps of Adam on an in-memory matrix.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from byol3d.data.labels import IGNORE_INDEX
+from byol3d.eval.features import extract_features, freeze
+from byol3d.models.pointnext import PointNeXt
+
+NORMALIZATIONS = ("standardize", "l2", "none")
+WHERE = "byol3d/eval/linear.py"
+
+
+class LinearProbe(nn.Module):
+    """features (N, D) -> normalised -> logits (N, classes).
+
+    normalize: "standardize" (per-feature mean / std of the training features, stored as buffers, so the
+    same shift and scale apply at evaluation), "l2" (each point's feature vector to unit length) or "none".
+    """
+
+    def __init__(self, in_dim: int, num_classes: int, normalize: str):
+        super().__init__()
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"{WHERE}: unknown normalisation {normalize!r}; known: {list(NORMALIZATIONS)}")
+        self.normalize = normalize
+        self.register_buffer("mean", torch.zeros(in_dim))  # (D,)
+        self.register_buffer("std", torch.ones(in_dim))  # (D,)
+        self.linear = nn.Linear(in_dim, num_classes)
+
+    @torch.no_grad()
+    def fit_normalization(self, feats: torch.Tensor) -> None:
+        """Set mean / std from the training features (N, D); constant features get std 1."""
+        if self.normalize == "standardize":
+            self.mean.copy_(feats.mean(dim=0))
+            std = feats.std(dim=0)
+            self.std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.normalize == "standardize":
+            feats = (feats - self.mean) / self.std
+        elif self.normalize == "l2":
+            feats = F.normalize(feats, dim=1)
+        return self.linear(feats)
+
+
+class FrozenProbeModel(nn.Module):
+    """A frozen PointNeXt and a linear probe on its features: batch -> logits (N, classes).
+
+    `train()` never puts the backbone back in training mode: its BatchNorm statistics stay frozen.
+    """
+
+    def __init__(self, backbone: PointNeXt, probe: LinearProbe, kind: str):
+        super().__init__()
+        self.backbone = freeze(backbone)
+        self.probe = probe
+        self.kind = kind
+
+    def train(self, mode: bool = True) -> "FrozenProbeModel":
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.probe(extract_features(self.backbone, batch, self.kind))
+
+
+def train_linear(probe: LinearProbe, feats: torch.Tensor, labels: torch.Tensor, steps: int, lr: float,
+                 weight_decay: float, batch_points: int, seed: int) -> list[float]:
+    """Fit the probe on cached features (M, D) / labels (M,) with Adam and cross-entropy (ignore -1).
+
+    Mini-batches of `batch_points` random points (seeded); the learning rate decays by cosine to 0.
+    Returns the loss of every step.
+    """
+    keep = labels != IGNORE_INDEX
+    feats, labels = feats[keep], labels[keep]
+    if len(labels) == 0:
+        raise ValueError(f"{WHERE}: no labelled training point to fit the linear probe on")
+    device = probe.linear.weight.device
+    feats, labels = feats.to(device), labels.to(device)
+    probe.fit_normalization(feats)
+    optimizer = torch.optim.Adam(probe.linear.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    generator = torch.Generator().manual_seed(seed)
+    losses = []
+    probe.train()
+    for _ in tqdm(range(steps), desc="linear probe", leave=False):
+        rows = torch.randint(len(labels), (min(batch_points, len(labels)),), generator=generator).to(device)
+        loss = F.cross_entropy(probe(feats[rows]), labels[rows])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss))
+    probe.eval()
+    return losses

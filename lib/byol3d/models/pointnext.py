@@ -1,0 +1,175 @@
+"""PointNeXt for semantic segmentation (Qian et al., "PointNeXt: Revisiting PointNet++ with Improved
+Training and Scaling Strategies", NeurIPS 2022), written from the paper and the official ScanNet setting.
+
+Encoder: a stem (one 1x1 conv, no norm/act) then stages of SetAbstraction (FPS + ball query + grouped
+MLP + max) and InvResMLP blocks; channels double per stage. Decoder: PointNet++ feature propagation back
+to the input points. Head: per-point features + the scene's global max feature, conv-BN-ReLU, dropout,
+conv to classes. The encoder and decoder are what BYOL pre-trains; the head is `model.head`.
+
+Batches are offset-batched dicts (`coord (N, 3)`, `feat (N, C)`, `offset (B,)`), so scenes of any
+sizes are processed together and never see each other's points (all neighbour ops work per scene).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from byol3d import ops
+from byol3d.models.blocks import FeaturePropagation, InvResMLP, LinearBNAct, SetAbstraction, interpolate
+from byol3d.models.config import PointNeXtConfig
+
+WHERE = "byol3d/models/pointnext.py"
+
+
+@dataclass
+class EncoderOutput:
+    """Per-stage point sets of the encoder; stage 0 is the input resolution.
+
+    coords[s] (N_s, 3), offsets[s] (B,), feats[s] (N_s, C_s) with C_s = width * 2**s.
+    """
+
+    coords: list[torch.Tensor]
+    offsets: list[torch.Tensor]
+    feats: list[torch.Tensor]
+
+
+class Stage(nn.Module):
+    """One encoder stage: entry (stem for stage 0, SetAbstraction after) + (blocks - 1) InvResMLPs."""
+
+    def __init__(self, cfg: PointNeXtConfig, s: int):
+        super().__init__()
+        c_out = cfg.channels[s]
+        sa_radius, self.block_radius = cfg.stage_radii()[s]
+        self.nsample = cfg.nsample
+        if s == 0:
+            self.entry: nn.Module = nn.Linear(cfg.in_channels, c_out)  # stem: 1x1 conv with bias, no norm/act
+        else:
+            c_in = cfg.channels[s - 1]
+            self.entry = SetAbstraction(c_in, c_out, cfg.sa_layers, cfg.strides[s], sa_radius, cfg.nsample)
+        self.blocks = nn.ModuleList(InvResMLP(c_out, cfg.expansion, self.block_radius) for _ in range(cfg.blocks[s] - 1))
+
+    def forward(
+        self, xyz: torch.Tensor, offset: torch.Tensor, feats: torch.Tensor, backend: str | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(xyz (N, 3), offset (B,), feats (N, C_prev)) -> the stage's (xyz, offset, feats (N_s, C_s))."""
+        if isinstance(self.entry, SetAbstraction):
+            xyz, offset, feats = self.entry(xyz, offset, feats, backend)
+        else:
+            feats = self.entry(feats)  # (N, C_0)
+        if len(self.blocks):
+            # All blocks of a stage group the same points with the same radius: query once.
+            with torch.profiler.record_function("byol3d.ops.ball_query"):
+                idx = ops.ball_query(self.nsample, self.block_radius, xyz, offset, xyz, offset, backend=backend)
+            for block in self.blocks:
+                feats = block(xyz, feats, idx)  # (N_s, C_s)
+        return xyz, offset, feats
+
+
+class SegHead(nn.Module):
+    """Segmentation head: [per-point feature, scene max feature] -> conv-BN-ReLU -> dropout -> conv."""
+
+    def __init__(self, channels: int, num_classes: int, dropout: float):
+        super().__init__()
+        self.hidden = LinearBNAct(2 * channels, 2 * channels)
+        self.dropout = nn.Dropout(dropout)
+        self.classify = nn.Linear(2 * channels, num_classes)
+
+    def forward(self, feats: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        """feats (N, C), offset (B,) -> logits (N, num_classes)."""
+        counts = torch.diff(offset, prepend=offset.new_zeros(1)).tolist()  # B scene sizes
+        scene_max = torch.stack([f.amax(dim=0) for f in feats.split(counts)])  # (B, C)
+        per_point = torch.repeat_interleave(scene_max, offset.new_tensor(counts), dim=0)  # (N, C)
+        h = self.hidden(torch.cat([feats, per_point], dim=1))  # (N, 2C)
+        return self.classify(self.dropout(h))  # (N, num_classes)
+
+
+class PointNeXt(nn.Module):
+    """PointNeXt segmentation model: `encode` -> `decode` -> `head` (see the module docstring).
+
+    ops_backend: byol3d.ops backend for the neighbour ops ("cpu", "torch", "pointops"; None = auto by
+    device). It is a run-time choice, not part of the config: weights are the same for every backend.
+    """
+
+    def __init__(self, cfg: PointNeXtConfig, ops_backend: str | None = None):
+        super().__init__()
+        if not isinstance(cfg, PointNeXtConfig):
+            raise TypeError(f"{WHERE}: PointNeXt needs a PointNeXtConfig, got {type(cfg).__name__}")
+        self.cfg = cfg
+        self.ops_backend = ops_backend
+        ch = cfg.channels
+        self.stages = nn.ModuleList(Stage(cfg, s) for s in range(len(ch)))
+        # decoder[s] brings level s+1 back to level s; its output width is the encoder width of level s.
+        self.decoder = nn.ModuleList(FeaturePropagation(ch[s + 1], ch[s], ch[s]) for s in range(len(ch) - 1))
+        self.head = SegHead(ch[0], cfg.num_classes, cfg.head_dropout)
+
+    @property
+    def encoder_channels(self) -> list[int]:
+        """C_s of every encoder stage (stage 0 = input resolution)."""
+        return list(self.cfg.channels)
+
+    @property
+    def decoder_channels(self) -> int:
+        """Channels of `decode`'s per-point output (= width)."""
+        return self.cfg.channels[0]
+
+    def encode(self, batch: dict) -> EncoderOutput:
+        """batch {coord (N, 3), feat (N, in_channels), offset (B,)} -> per-stage points and features."""
+        xyz, feats, offset = self._inputs(batch)
+        out = EncoderOutput([], [], [])
+        for stage in self.stages:
+            xyz, offset, feats = stage(xyz, offset, feats, self.ops_backend)
+            out.coords.append(xyz)
+            out.offsets.append(offset)
+            out.feats.append(feats)
+        return out
+
+    def decode(self, enc: EncoderOutput) -> torch.Tensor:
+        """Feature propagation from the coarsest stage back to stage 0 -> (N, width)."""
+        feats = enc.feats[-1]
+        for s in range(len(self.decoder) - 1, -1, -1):
+            coarse = (enc.coords[s + 1], enc.offsets[s + 1], feats)
+            fine = (enc.coords[s], enc.offsets[s], enc.feats[s])
+            feats = self.decoder[s](coarse, fine, self.ops_backend)  # (N_s, C_s)
+        return feats
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        """batch -> per-point logits (N, num_classes)."""
+        enc = self.encode(batch)
+        return self.head(self.decode(enc), enc.offsets[0])
+
+    def hypercolumn(self, enc: EncoderOutput) -> torch.Tensor:
+        """Every stage's features 3-NN interpolated to the input points, concatenated -> (N, sum C_s).
+
+        Uses only the encoder, so a linear probe can read an encoder whose decoder was never trained.
+        """
+        xyz, offset = enc.coords[0], enc.offsets[0]
+        cols = [enc.feats[0]]
+        for s in range(1, len(enc.feats)):
+            cols.append(interpolate((enc.coords[s], enc.offsets[s], enc.feats[s]), xyz, offset, self.ops_backend))
+        return torch.cat(cols, dim=1)  # (N, sum C_s)
+
+    def reset_head(self) -> None:
+        """Re-initialise the segmentation head (fresh classifier when fine-tuning pre-trained weights)."""
+        for module in self.head.modules():
+            if isinstance(module, (nn.Linear, nn.BatchNorm1d)):
+                module.reset_parameters()
+
+    def _inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Check the batch dict and return coord (N, 3), feat (N, C), offset (B,) int64."""
+        if not isinstance(batch, dict) or any(k not in batch for k in ("coord", "feat", "offset")):
+            keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+            raise ValueError(f"{WHERE}: batch must be a dict with coord, feat and offset; got {keys}")
+        xyz, feats, offset = batch["coord"], batch["feat"], batch["offset"]
+        if xyz.dim() != 2 or xyz.shape[1] != 3:
+            raise ValueError(f"{WHERE}: batch['coord'] must be (N, 3), got {tuple(xyz.shape)}")
+        if feats.shape != (xyz.shape[0], self.cfg.in_channels):
+            raise ValueError(
+                f"{WHERE}: batch['feat'] must be (N, {self.cfg.in_channels}) with N = {xyz.shape[0]}, "
+                f"got {tuple(feats.shape)}"
+            )
+        if offset.dim() != 1 or offset.numel() == 0 or int(offset[-1]) != xyz.shape[0]:
+            raise ValueError(f"{WHERE}: batch['offset'] must be (B,) with offset[-1] == N, got {offset.tolist()}")
+        return xyz, feats, offset.long()

@@ -1,0 +1,122 @@
+"""CPU backend of byol3d.ops on well-kept native libraries: scipy's cKDTree and fpsample.
+
+- kNN / ball query: one `scipy.spatial.cKDTree` per scene, queried with `workers=-1` (all cores);
+  ball query bounds the search with `distance_upper_bound`, so no distance matrix is ever formed.
+- FPS: fpsample's bucket FPS (QuickFPS, Han et al. 2023: exact FPS pruned with a KD-tree of
+  buckets), one scene per thread. fpsample 1.0.x applies `start_idx` AFTER its KD-tree has reordered
+  the points, so `start_idx=0` does not start at row 0. `_kdline_start_position` replays the
+  (deterministic) tree build along the path of row 0 to find the index that does; the result is
+  checked (first sample must be row 0) and otherwise falls back to fpsample's vanilla exact FPS.
+Distances are then recomputed with `common.pair_dist2`, so values match the torch backend exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import fpsample
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+from .common import finish_candidates, pair_dist2, scene_ranges
+
+# Scenes smaller than this use fpsample's vanilla FPS (no tree needed).
+SMALL_SCENE = 2048
+# KD-line tree height for bucket FPS: about 2**height buckets of >= POINTS_PER_BUCKET points.
+MAX_HEIGHT = 9
+POINTS_PER_BUCKET = 64
+
+
+def _threads() -> int:
+    return max(1, torch.get_num_threads())
+
+
+def _kdline_start_position(pts: np.ndarray, height: int) -> int:
+    """Position of row 0 after fpsample's KD-line tree build (median-of-mean Hoare splits).
+
+    pts (n, 3) float32. Follows only the node holding row 0, so the cost is O(n).
+    """
+    order = np.arange(pts.shape[0])  # node position -> original row
+    base = 0
+    for _ in range(height):
+        if order.size == 1:
+            break
+        seg = pts[order]  # (c, 3)
+        span = seg.max(0) - seg.min(0)  # (3,) float32
+        dim = int(np.argmax(span)) if span.max() > 0 else 0
+        col = seg[:, dim]  # (c,)
+        split = np.cumsum(col, dtype=np.float32)[-1] / np.float32(col.size)  # sequential float32 mean
+        n_less = int((col < split).sum())
+        big_left = np.flatnonzero(col[:n_less] >= split)  # ascending
+        small_right = n_less + np.flatnonzero(col[n_less:] < split)[::-1]  # descending
+        order[big_left], order[small_right] = order[small_right], order[big_left].copy()
+        cut = 1 if n_less == 0 else (col.size - 1 if n_less == col.size else n_less)
+        pos = int(np.flatnonzero(order == 0)[0])
+        if pos < cut:
+            order = order[:cut]
+        else:
+            base, order = base + cut, order[cut:]
+    return base + int(np.flatnonzero(order == 0)[0])
+
+
+def _fps_scene(pts: np.ndarray, m: int) -> np.ndarray:
+    """Exact FPS of m samples from pts (n, 3) float32 starting at row 0 -> (m,) int64 local rows."""
+    n = pts.shape[0]
+    if m == 0:
+        return np.zeros(0, dtype=np.int64)
+    if n < SMALL_SCENE or m == 1:
+        return fpsample.fps_sampling(pts, m, start_idx=0).astype(np.int64)
+    height = int(min(MAX_HEIGHT, max(1, math.log2(n / POINTS_PER_BUCKET))))
+    for start in (_kdline_start_position(pts, height), 0):
+        out = fpsample.bucket_fps_kdline_sampling(pts, m, height, start_idx=start)
+        if int(out[0]) == 0:
+            return out.astype(np.int64)
+    return fpsample.fps_sampling(pts, m, start_idx=0).astype(np.int64)
+
+
+def farthest_point_sample(xyz, offset: list[int], new_offset: list[int]) -> torch.Tensor:
+    """Exact FPS per scene (threads over scenes) -> idx (M,) int64 global rows."""
+    pts = np.ascontiguousarray(xyz.detach().cpu().numpy(), dtype=np.float32)  # (N, 3)
+    jobs = [(s, e, qe - qs) for (s, e), (qs, qe) in zip(scene_ranges(offset), scene_ranges(new_offset))]
+    with ThreadPoolExecutor(min(len(jobs), _threads())) as pool:
+        parts = list(pool.map(lambda j: _fps_scene(pts[j[0] : j[1]], j[2]) + j[0], jobs))
+    return torch.from_numpy(np.concatenate(parts)).to(xyz.device)  # (M,)
+
+
+def _query_scenes(k, xyz, offset, new_xyz, new_offset, radius=None) -> np.ndarray:
+    """cKDTree query per scene -> (M, k) int64 global rows, -1 where nothing was found.
+
+    Without radius: the min(k, N_b) nearest (sorted), then -1 columns. With radius: only points
+    closer than a slightly enlarged radius (float32 rounding is settled later on exact dist2).
+    """
+    pts = xyz.detach().cpu().numpy()  # (N, 3)
+    qry = new_xyz.detach().cpu().numpy()  # (M, 3)
+    out = np.full((qry.shape[0], k), -1, dtype=np.int64)  # (M, k)
+    bound = np.inf if radius is None else radius * (1 + 1e-4) + 1e-12
+    for (s, e), (qs, qe) in zip(scene_ranges(offset), scene_ranges(new_offset)):
+        if qe == qs:
+            continue
+        kk = min(k, e - s)
+        _, local = cKDTree(pts[s:e]).query(qry[qs:qe], k=kk, distance_upper_bound=bound, workers=-1)
+        local = local.reshape(qe - qs, kk)  # (Q, kk); e - s marks "none"
+        out[qs:qe, :kk] = np.where(local < e - s, local + s, -1)
+    return out
+
+
+def knn(k, xyz, offset, new_xyz, new_offset) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-scene kNN -> idx (M, k) int64 global rows, dist2 (M, k); short scenes pad with the nearest."""
+    cand = torch.from_numpy(_query_scenes(k, xyz, offset, new_xyz, new_offset)).to(xyz.device)  # (M, k)
+    idx = finish_candidates(xyz, new_xyz, cand, None)  # (M, k)
+    return idx, pair_dist2(xyz, new_xyz, idx)
+
+
+def ball_query(k, radius, xyz, offset, new_xyz, new_offset) -> torch.Tensor:
+    """Up to k nearest points with dist2 < radius**2 (nearest-padded) -> idx (M, k) int64 global rows."""
+    cand = torch.from_numpy(_query_scenes(k, xyz, offset, new_xyz, new_offset, radius)).to(xyz.device)
+
+    def nearest(rows: torch.Tensor) -> torch.Tensor:
+        return knn(1, xyz, offset, new_xyz, new_offset)[0][rows, 0]  # (R,)
+
+    return finish_candidates(xyz, new_xyz, cand, radius, nearest)

@@ -1,0 +1,314 @@
+"""BYOL pre-training of PointNeXt (Grill et al., NeurIPS 2020; Qian et al., NeurIPS 2022).
+
+    python -m byol3d.pretrain --data DATA --config smoke|quick|full|PATH.yaml [--out RUN_DIR] [--resume]
+    torchrun --nproc_per_node=N -m byol3d.pretrain ...        (DistributedDataParallel, one GPU per process)
+
+Run folder: config.yaml, metrics.jsonl (one JSON line per step), checkpoints/last.pt (every
+`ckpt_every` steps and at the end) and encoder.pt (the online PointNeXt, written last: its presence
+means the run finished). `--resume` continues from checkpoints/last.pt exactly where it stopped: the
+data order and augmentations depend only on (seed, epoch, item), the dense-pair sampling on
+(seed, step, rank), and the checkpoint holds weights, optimiser, scheduler and RNG states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from byol3d.byol.ema import tau_schedule
+from byol3d.byol.model import BYOL, LOSSES
+from byol3d.config import ConfigError, config_hash, load_yaml, save_yaml, to_dict
+from byol3d.data.dataset import DataConfig, TwoViewDataset, make_loader, set_loader_epoch
+from byol3d.models.config import PointNeXtConfig
+from byol3d.train.checkpoint import export_encoder, load_checkpoint, restore_rng, save_checkpoint
+from byol3d.train.distributed import (DistInfo, ResumableSampler, check_replicas_equal, cleanup_distributed,
+                                      init_distributed, mean_across_ranks, prepare_batchnorm, wrap_ddp)
+from byol3d.train.schedule import cosine_with_warmup
+from byol3d.utils.atomic import atomic_write_text
+from byol3d.utils.runtime import seed_everything
+
+PRESETS = ("smoke", "quick", "full")
+RUNTIME_FIELDS = ("device", "num_workers")  # do not change the result: may differ when resuming
+METRIC_KEYS = ("step", "loss", "loss_global", "loss_dense", "lr", "tau", "collapse_std", "cos_online_target",
+               "seconds")
+
+
+@dataclass
+class PretrainConfig:
+    model: PointNeXtConfig = field(default_factory=PointNeXtConfig.S)  # backbone pre-trained (S/B/L/XL)
+    data: DataConfig = field(default_factory=DataConfig.quick)  # voxel size, points per view, view augmentation
+    split: str = "train"  # cache split whose scenes are used (labels are never read)
+    loss: str = "both"  # "global" (paper: pooled last stage), "dense" (shared points) or "both"
+    pool: str = "mean"  # global pooling of the last encoder stage per scene: "mean" or "max"
+    dense_weight: float = 1.0  # weight of the dense term when loss == "both"
+    dense_pairs: int = 1024  # shared points per scene compared by the dense loss (sub-sampled)
+    proj_hidden: int = 4096  # hidden width of projector and predictor (paper: 4096)
+    proj_out: int = 256  # projection size (paper: 256)
+    tau_base: float = 0.996  # EMA rate at step 0, cosine-increased to 1 (paper: 0.996)
+    lr: float = 1e-3  # AdamW base learning rate (PointNeXt's ScanNet setting)
+    weight_decay: float = 1e-4  # AdamW weight decay
+    warmup: int = 10  # linear warm-up steps before the cosine decay
+    steps: int = 100  # total optimisation steps (used when epochs == 0)
+    epochs: int = 0  # if > 0: train this many passes over the split instead of `steps`
+    batch_size: int = 2  # scenes (view pairs) per step and process; >= 2 for BatchNorm in the heads
+    clip: float = 10.0  # gradient-norm clipping (0 = off)
+    ckpt_every: int = 50  # write checkpoints/last.pt every this many steps (and at the end)
+    seed: int = 0  # seeds weights, data order, augmentations and dense-pair sampling
+    amp: bool = True  # bfloat16 autocast on CUDA (ignored on the CPU)
+    device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
+    num_workers: int = 0  # DataLoader worker processes
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.loss in LOSSES, "loss", f"must be one of {list(LOSSES)}"),
+            (self.pool in ("mean", "max"), "pool", "must be 'mean' or 'max'"),
+            (self.dense_weight > 0, "dense_weight", "must be > 0"),
+            (self.dense_pairs >= 2, "dense_pairs", "must be >= 2 (BatchNorm in the heads)"),
+            (self.proj_hidden >= 1 and self.proj_out >= 1, "proj_hidden", "proj_hidden and proj_out must be >= 1"),
+            (0.0 < self.tau_base < 1.0, "tau_base", "must be in (0, 1) (paper: 0.996)"),
+            (self.lr > 0, "lr", "must be > 0"),
+            (self.weight_decay >= 0, "weight_decay", "must be >= 0"),
+            (self.warmup >= 0, "warmup", "must be >= 0"),
+            (self.steps >= 1 or self.epochs >= 1, "steps", "steps (or epochs) must be a positive number"),
+            (self.epochs >= 0, "epochs", "must be >= 0 (0 = use steps)"),
+            (self.batch_size >= 2, "batch_size", "must be >= 2 (BatchNorm over pooled scenes)"),
+            (self.clip >= 0, "clip", "must be >= 0 (0 = off)"),
+            (self.ckpt_every >= 1, "ckpt_every", "must be >= 1"),
+            (self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda"), "device",
+             "must be 'auto', 'cpu' or 'cuda[:i]'"),
+            (self.num_workers >= 0, "num_workers", "must be >= 0"),
+        ]
+        for ok, name, reason in checks:
+            if not ok:
+                raise ConfigError(f"PretrainConfig.{name}: {reason}, got {getattr(self, name)!r}")
+
+    @classmethod
+    def smoke(cls) -> "PretrainConfig":
+        """A few tiny steps: end-to-end checks in seconds."""
+        return cls(data=DataConfig(voxel_max=1500), dense_pairs=256, proj_hidden=128, proj_out=64, warmup=1,
+                   steps=4, ckpt_every=2)
+
+    @classmethod
+    def quick(cls) -> "PretrainConfig":
+        """CPU, minutes, SynthRooms: PointNeXt-S, 8000-point views, small heads."""
+        return cls(data=DataConfig.quick(), dense_pairs=512, proj_hidden=512, proj_out=128, warmup=5,
+                   steps=60, ckpt_every=20)
+
+    @classmethod
+    def full(cls) -> "PretrainConfig":
+        """GPU, real ScanNet, PointNeXt input (voxel 0.02 m, <= 64k points per view), paper-size heads."""
+        return cls(model=PointNeXtConfig.B(), data=DataConfig.full(), dense_pairs=4096, batch_size=8,
+                   epochs=100, warmup=500, ckpt_every=500, num_workers=8)
+
+    @classmethod
+    def preset(cls, name: str) -> "PretrainConfig":
+        if name not in PRESETS:
+            raise ConfigError(f"PretrainConfig: unknown preset {name!r}; known: {list(PRESETS)}")
+        return getattr(cls, name)()
+
+
+def load_config(name_or_path: str) -> PretrainConfig:
+    """A preset name or a YAML file; a bad value names the file, the field and the reason."""
+    if name_or_path in PRESETS:
+        return PretrainConfig.preset(name_or_path)
+    try:
+        return load_yaml(PretrainConfig, name_or_path)
+    except (ConfigError, ValueError) as err:
+        message = str(err)
+        raise ConfigError(message if str(name_or_path) in message else f"{name_or_path}: {message}") from None
+
+
+def default_run_dir(cfg: PretrainConfig, runs_root: str | Path = "runs") -> Path:
+    """runs/byol/<config hash>: a run is reused by any caller asking for the same config."""
+    return Path(runs_root) / "byol" / config_hash(cfg)
+
+
+def _result_fields(cfg_dict: dict) -> dict:
+    return {k: v for k, v in cfg_dict.items() if k not in RUNTIME_FIELDS}
+
+
+def _check_run_dir(cfg: PretrainConfig, out: Path, resume: bool) -> str:
+    """'done' (finished, same config), 'resume' or 'fresh'; a clash raises ConfigError naming the file."""
+    saved = out / "config.yaml"
+    if saved.exists():
+        old = to_dict(load_config(str(saved)))
+        if _result_fields(old) != _result_fields(to_dict(cfg)):
+            raise ConfigError(f"{saved}: this run folder holds a different config; choose another --out")
+    if (out / "encoder.pt").exists() and saved.exists():
+        return "done"
+    if (out / "checkpoints" / "last.pt").exists():
+        if not resume:
+            raise ConfigError(f"{out}: holds an unfinished run; pass --resume to continue it or choose another --out")
+        return "resume"
+    return "fresh"
+
+
+def make_pretrain_loader(cfg: PretrainConfig, data_root: Path, info: DistInfo):
+    dataset = TwoViewDataset(data_root, cfg.split, cfg.data, seed=cfg.seed)
+    sampler = ResumableSampler(dataset, info, seed=cfg.seed)
+    loader = make_loader(dataset, cfg.batch_size, shuffle=False, num_workers=cfg.num_workers, sampler=sampler,
+                         drop_last=True)
+    steps_per_epoch = sampler.num_samples // cfg.batch_size
+    if steps_per_epoch < 1:
+        raise ConfigError(f"{data_root}/{cfg.split}: {len(dataset)} scenes are fewer than batch_size "
+                          f"{cfg.batch_size} x {info.world_size} process(es)")
+    return loader, sampler, steps_per_epoch
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def _pair_generator(cfg: PretrainConfig, step: int, info: DistInfo) -> torch.Generator:
+    """Dense-pair sampling depends only on (seed, step, rank): identical after a resume."""
+    return torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 1009 + info.rank)
+
+
+def train_step(model: BYOL, online, optimizer, scheduler, views, cfg: PretrainConfig, step: int, total: int,
+               info: DistInfo) -> dict:
+    """One BYOL step: loss on both views, AdamW update, LR schedule, EMA of the target. Returns metrics."""
+    view1, view2 = (_to_device(v, info.device) for v in views)
+    amp = cfg.amp and info.device.type == "cuda"
+    with torch.autocast(device_type=info.device.type, dtype=torch.bfloat16, enabled=amp):
+        loss, metrics = model.step_loss(view1, view2, online, _pair_generator(cfg, step, info))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), cfg.clip)
+    lr = optimizer.param_groups[0]["lr"]
+    optimizer.step()
+    scheduler.step()
+    tau = tau_schedule(step, total, cfg.tau_base)
+    model.update_target(tau)
+    metrics = mean_across_ranks(metrics, info)
+    return {**metrics, "lr": lr, "tau": tau}
+
+
+def _read_metrics(path: Path, upto: int) -> list[str]:
+    """Lines of metrics.jsonl for steps <= upto (a resumed run rewrites what came after)."""
+    lines = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= upto:
+                    lines.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                break  # a line cut by a kill: everything after it is redone
+    return lines
+
+
+def _restore(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, steps_per_epoch: int) -> int:
+    state = load_checkpoint(path, required=("online", "target", "optimizer", "scheduler", "step", "sampler", "config"))
+    if _result_fields(state["config"]) != _result_fields(to_dict(cfg)):
+        raise ConfigError(f"{path}: checkpoint was written with a different config")
+    if state["sampler"]["steps_per_epoch"] != steps_per_epoch:
+        raise ConfigError(f"{path}: the dataset changed since the checkpoint "
+                          f"({state['sampler']['steps_per_epoch']} -> {steps_per_epoch} steps per epoch)")
+    model.online.load_state_dict(state["online"])
+    model.target.load_state_dict(state["target"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    restore_rng(state["rng"])
+    return int(state["step"])
+
+
+def _save(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, step: int, steps_per_epoch: int):
+    epoch, position = divmod(step, steps_per_epoch)
+    save_checkpoint(path, {
+        "online": model.online.state_dict(), "target": model.target.state_dict(),
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+        "sampler": {"epoch": epoch, "position": position, "steps_per_epoch": steps_per_epoch},
+        "config": to_dict(cfg),
+    })
+
+
+def build_training(cfg: PretrainConfig, info: DistInfo, total: int):
+    seed_everything(cfg.seed)  # same seed on every rank: identical initial weights
+    model = BYOL(cfg.model, cfg.loss, cfg.pool, cfg.proj_hidden, cfg.proj_out, cfg.dense_weight, cfg.dense_pairs)
+    model = prepare_batchnorm(model, info).to(info.device)
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return model, wrap_ddp(model.online, info), optimizer, cosine_with_warmup(optimizer, total, cfg.warmup)
+
+
+def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resume: bool) -> None:
+    loader, sampler, steps_per_epoch = make_pretrain_loader(cfg, data_root, info)
+    total = cfg.epochs * steps_per_epoch if cfg.epochs > 0 else cfg.steps
+    model, online, optimizer, scheduler = build_training(cfg, info, total)
+    ckpt, metrics_path = out / "checkpoints" / "last.pt", out / "metrics.jsonl"
+    step = _restore(model, optimizer, scheduler, ckpt, cfg, steps_per_epoch) if resume and ckpt.exists() else 0
+    if info.is_main:
+        save_yaml(cfg, out / "config.yaml")
+        atomic_write_text(metrics_path, "".join(f"{line}\n" for line in _read_metrics(metrics_path, step)))
+    model.train()
+    bar = tqdm(total=total, initial=step, desc="BYOL pre-training", disable=not info.is_main)
+    while step < total:
+        epoch, position = divmod(step, steps_per_epoch)
+        set_loader_epoch(loader, epoch)
+        sampler.set_start(position * cfg.batch_size)
+        for views in loader:
+            start = time.perf_counter()
+            metrics = train_step(model, online, optimizer, scheduler, views, cfg, step, total, info)
+            step += 1
+            if info.is_main:
+                row = {key: metrics.get(key) for key in METRIC_KEYS}
+                row.update(step=step, seconds=round(time.perf_counter() - start, 4))
+                with open(metrics_path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['loss']:.3f}", std=f"{row['collapse_std']:.3f}")
+                if step % cfg.ckpt_every == 0 or step == total:
+                    _save(model, optimizer, scheduler, ckpt, cfg, step, steps_per_epoch)
+            if step >= total:
+                break
+    bar.close()
+    check_replicas_equal(model.online, info)
+    if info.is_main:
+        meta = {"method": "byol", "loss": cfg.loss, "steps": total, "config_hash": config_hash(cfg)}
+        export_encoder(model.encoder, cfg.model, out / "encoder.pt", meta)
+
+
+def run_pretrain(cfg: PretrainConfig, data_root: str | Path, out_dir: str | Path, resume: bool = False) -> Path:
+    """Pre-train (or finish / reuse) the run in `out_dir`; returns the run folder.
+
+    A finished run with the same config is returned as is; an unfinished one needs resume=True.
+    """
+    out = Path(out_dir)
+    status = _check_run_dir(cfg, out, resume)
+    if status == "done":
+        return out
+    info = init_distributed(cfg.device)
+    try:
+        _train(cfg, Path(data_root), out, info, resume=status == "resume")
+    finally:
+        cleanup_distributed()
+    return out
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description="BYOL pre-training of PointNeXt (byol3d).")
+    parser.add_argument("--data", required=True, type=Path, help="preprocessed cache root (<data>/<split>/<scene>)")
+    parser.add_argument("--config", default="quick", help=f"preset {list(PRESETS)} or a YAML file")
+    parser.add_argument("--out", type=Path, help="run folder (default: runs/byol/<config hash>)")
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
+    parser.add_argument("--steps", type=int, help="override the number of steps (sets epochs to 0)")
+    parser.add_argument("--device", help="override the device: auto, cpu, cuda")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.config)
+    overrides = {"steps": args.steps, "epochs": 0} if args.steps is not None else {}
+    if args.device:
+        overrides["device"] = args.device
+    cfg = dataclasses.replace(cfg, **overrides)
+    out = run_pretrain(cfg, args.data, args.out or default_run_dir(cfg), resume=args.resume)
+    print(f"run folder: {out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

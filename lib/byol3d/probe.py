@@ -1,0 +1,240 @@
+"""Segmentation probe: how good are BYOL's features for ScanNet20 semantic segmentation?
+
+    python -m byol3d.probe --data DATA --method linear|finetune|scratch|random [--checkpoint encoder.pt]
+                           [--fraction F] --config smoke|quick|full|PATH.yaml --out RUN_DIR
+
+Methods (the protocol of 3D self-supervised learning: Sonata / MSC linear probing, CSC data-efficient
+scenes; BYOL = Grill et al., NeurIPS 2020; PointNeXt = Qian et al., NeurIPS 2022):
+- linear:   the pre-trained network frozen (eval-mode BatchNorm, no gradients), a normalisation and one
+            linear layer trained on its per-point features (hypercolumn and/or decoder output);
+- finetune: the whole network initialised from the pre-trained weights, head re-initialised, trained;
+- scratch:  the same network and schedule from random initialisation (supervised reference);
+- random:   the linear probe on a frozen, randomly initialised network (the floor BYOL must beat).
+`fraction` trains on a seeded subset of the training scenes (byol3d.data.dataset.select_fraction:
+nested, at least one scene, the same scenes for every method). Evaluation: every vertex of every
+validation scene (byol3d.eval.predict), metrics by the ScanNet rule (byol3d.eval.metrics).
+
+RUN_DIR (written whole, atomically): metrics.json, config.yaml, probe.pt (the trained predictor,
+loadable with `load_probe`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from byol3d.config import ConfigError, config_hash, from_dict, load_yaml, save_yaml, to_dict
+from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset
+from byol3d.eval.features import FEATURE_KINDS, collect_features, feature_dim, freeze
+from byol3d.eval.finetune import TrainSchedule, train_segmentation
+from byol3d.eval.linear import NORMALIZATIONS, FrozenProbeModel, LinearProbe, train_linear
+from byol3d.eval.metrics import segmentation_metrics
+from byol3d.eval.predict import evaluate
+from byol3d.models.config import PointNeXtConfig
+from byol3d.models.pointnext import PointNeXt
+from byol3d.train.checkpoint import CheckpointError, load_pretrained
+from byol3d.utils.atomic import atomic_dir, atomic_torch_save, atomic_write_json
+from byol3d.utils.runtime import pick_device, seed_everything
+
+METHODS = ("linear", "finetune", "scratch", "random")
+PRETRAINED_METHODS = ("linear", "finetune")  # need --checkpoint
+LINEAR_METHODS = ("linear", "random")  # frozen network + linear layer
+PRESETS = ("smoke", "quick", "full")
+PROBE_FORMAT = "byol3d-probe-v1"
+
+
+@dataclass
+class ProbeConfig:
+    model: PointNeXtConfig = field(default_factory=PointNeXtConfig.S)  # network of scratch / random (linear and finetune use the checkpoint's); match the pre-training preset
+    data: DataConfig = field(default_factory=DataConfig.quick)  # voxel size, crop size, subset seed of `fraction`
+    train_split: str = "train"  # split the probe / network is trained on
+    eval_split: str = "val"  # split evaluated on whole scenes
+    features: str = "both"  # linear probe input: "hypercolumn", "decoder" or "both"
+    normalize: str = "standardize"  # non-learned feature normalisation: "standardize", "l2" or "none"
+    points_per_scene: int = 8000  # labelled points per training scene kept in the linear-probe feature cache
+    linear_steps: int = 300  # Adam steps of the linear layer
+    linear_lr: float = 1e-2  # Adam learning rate of the linear layer (cosine-decayed)
+    linear_weight_decay: float = 0.0  # L2 penalty of the linear layer
+    linear_batch: int = 8192  # points per linear-probe step
+    steps: int = 30  # finetune / scratch optimisation steps (same for every fraction)
+    lr: float = 1e-3  # finetune / scratch AdamW learning rate (PointNeXt's ScanNet setting)
+    weight_decay: float = 1e-4  # finetune / scratch AdamW weight decay
+    warmup: int = 3  # finetune / scratch warm-up steps
+    batch_size: int = 2  # crops per finetune / scratch step
+    clip: float = 10.0  # gradient-norm clip (0 = off)
+    seed: int = 0  # weights of new layers, data order, augmentation and point sampling
+    device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
+    num_workers: int = 0  # DataLoader worker processes
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.features in FEATURE_KINDS, "features", f"must be one of {list(FEATURE_KINDS)}"),
+            (self.normalize in NORMALIZATIONS, "normalize", f"must be one of {list(NORMALIZATIONS)}"),
+            (self.points_per_scene >= 1, "points_per_scene", "must be >= 1"),
+            (self.linear_steps >= 1 and self.steps >= 1, "steps", "steps and linear_steps must be >= 1"),
+            (self.linear_lr > 0 and self.lr > 0, "lr", "lr and linear_lr must be > 0"),
+            (self.linear_weight_decay >= 0 and self.weight_decay >= 0, "weight_decay", "must be >= 0"),
+            (self.linear_batch >= 1 and self.batch_size >= 1, "batch_size", "batch_size and linear_batch must be >= 1"),
+            (0 <= self.warmup < self.steps, "warmup", "must be in [0, steps)"),
+            (self.clip >= 0, "clip", "must be >= 0 (0 = off)"),
+            (self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda"), "device",
+             "must be 'auto', 'cpu' or 'cuda[:i]'"),
+            (self.num_workers >= 0, "num_workers", "must be >= 0"),
+        ]
+        for ok, name, reason in checks:
+            if not ok:
+                raise ConfigError(f"ProbeConfig.{name}: {reason}, got {getattr(self, name)!r}")
+
+    @classmethod
+    def smoke(cls) -> "ProbeConfig":
+        """Seconds: tiny crops, a few steps; for end-to-end tests."""
+        return cls(data=DataConfig.smoke(), points_per_scene=1000, linear_steps=30, linear_batch=1024,
+                   steps=2, warmup=0)
+
+    @classmethod
+    def quick(cls) -> "ProbeConfig":
+        """CPU, SynthRooms, PointNeXt-S (as PretrainConfig.quick): ~20 s linear, ~45 s finetune per run."""
+        return cls()
+
+    @classmethod
+    def full(cls) -> "ProbeConfig":
+        """GPU, real ScanNet, PointNeXt-B (as PretrainConfig.full): 100 epochs of 1201 scenes / 8 per step."""
+        return cls(model=PointNeXtConfig.B(), data=DataConfig.full(), points_per_scene=2000, linear_steps=3000,
+                   linear_batch=65536, linear_lr=1e-3, steps=15000, warmup=500, batch_size=8, num_workers=8)
+
+    @classmethod
+    def preset(cls, name: str) -> "ProbeConfig":
+        if name not in PRESETS:
+            raise ConfigError(f"ProbeConfig: unknown preset {name!r}; known: {list(PRESETS)}")
+        return getattr(cls, name)()
+
+
+def load_config(name_or_path: str) -> ProbeConfig:
+    """A preset name or a YAML file; a bad value names the file, the field and the reason."""
+    if name_or_path in PRESETS:
+        return ProbeConfig.preset(name_or_path)
+    try:
+        return load_yaml(ProbeConfig, name_or_path)
+    except (ConfigError, ValueError) as err:
+        message = str(err)
+        raise ConfigError(message if str(name_or_path) in message else f"{name_or_path}: {message}") from None
+
+
+def _network(cfg: ProbeConfig, method: str, checkpoint: str | Path | None) -> PointNeXt:
+    """The starting network of `method`, seeded (new layers depend only on cfg.seed)."""
+    if method not in METHODS:
+        raise ConfigError(f"byol3d.probe: unknown method {method!r}; known: {list(METHODS)}")
+    if method in PRETRAINED_METHODS and checkpoint is None:
+        raise ConfigError(f"byol3d.probe: method {method!r} needs --checkpoint (a pre-training run's encoder.pt)")
+    if method not in PRETRAINED_METHODS and checkpoint is not None:
+        raise ConfigError(f"byol3d.probe: method {method!r} starts from random weights; drop --checkpoint "
+                          "(set the architecture with the config's `model`)")
+    seed_everything(cfg.seed)
+    if checkpoint is None:
+        return PointNeXt(cfg.model)
+    model = load_pretrained(checkpoint)
+    if method == "finetune":
+        model.reset_head()
+    return model
+
+
+def _fit_linear(cfg: ProbeConfig, backbone: PointNeXt, train_set: SegmentationDataset,
+                device: torch.device) -> tuple[FrozenProbeModel, list[float]]:
+    """Frozen features of the training scenes (computed once), then the linear layer on them."""
+    backbone = freeze(backbone.to(device))
+    feats, labels = collect_features(backbone, train_set, cfg.features, device, cfg.points_per_scene, seed=cfg.seed)
+    probe = LinearProbe(feature_dim(backbone, cfg.features), backbone.cfg.num_classes, cfg.normalize).to(device)
+    losses = train_linear(probe, feats, labels, cfg.linear_steps, cfg.linear_lr, cfg.linear_weight_decay,
+                          cfg.linear_batch, cfg.seed)
+    return FrozenProbeModel(backbone, probe, cfg.features), losses
+
+
+def _fit_network(cfg: ProbeConfig, model: PointNeXt, train_set: SegmentationDataset,
+                 device: torch.device) -> tuple[PointNeXt, list[float]]:
+    schedule = TrainSchedule(steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
+                             batch_size=cfg.batch_size, clip=cfg.clip, seed=cfg.seed, num_workers=cfg.num_workers)
+    model = model.to(device)
+    return model, train_segmentation(model, train_set, schedule, device)
+
+
+def run_probe(cfg: ProbeConfig, data_root: str | Path, method: str, out_dir: str | Path,
+              checkpoint: str | Path | None = None, fraction: float = 1.0) -> dict:
+    """Train `method` on `fraction` of the training scenes, evaluate on whole validation scenes, write
+    out_dir/{metrics.json, config.yaml, probe.pt} (the folder appears complete or not at all) and
+    return the metrics dict."""
+    start = time.perf_counter()
+    device = pick_device(cfg.device)
+    model = _network(cfg, method, checkpoint)
+    linear = method in LINEAR_METHODS
+    train_set = SegmentationDataset(data_root, cfg.train_split, cfg.data, train=not linear, fraction=fraction,
+                                    seed=cfg.seed)
+    eval_set = EvalDataset(data_root, cfg.eval_split, cfg.data)
+    fit = _fit_linear if linear else _fit_network
+    predictor, losses = fit(cfg, model, train_set, device)
+    confusion = evaluate(predictor, eval_set, device, model.cfg.num_classes)
+    metrics = {
+        **segmentation_metrics(confusion),
+        "method": method, "fraction": fraction, "train_scenes": train_set.scene_ids,
+        "eval_scenes": len(eval_set), "checkpoint": None if checkpoint is None else str(checkpoint),
+        "model": to_dict(model.cfg), "config": to_dict(cfg), "config_hash": config_hash(cfg),
+        "train_loss": losses, "seconds": round(time.perf_counter() - start, 2),
+    }
+    payload = {"format": PROBE_FORMAT, "method": method, "features": cfg.features, "normalize": cfg.normalize,
+               "model_config": to_dict(model.cfg),
+               "state_dict": {k: v.detach().cpu() for k, v in predictor.state_dict().items()}}
+    with atomic_dir(out_dir) as tmp:
+        save_yaml(cfg, tmp / "config.yaml")
+        atomic_torch_save(payload, tmp / "probe.pt")
+        atomic_write_json(tmp / "metrics.json", metrics)
+    return metrics
+
+
+def load_probe(run_dir: str | Path) -> nn.Module:
+    """The trained predictor of a probe run (CPU, eval mode): `model(batch) -> logits (N, 20)`."""
+    path = Path(run_dir) / "probe.pt"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: probe checkpoint not found (did the probe run finish?)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated or foreign file
+        raise CheckpointError(f"{path}: cannot read the probe checkpoint ({err})") from None
+    if not isinstance(payload, dict) or payload.get("format") != PROBE_FORMAT:
+        raise CheckpointError(f"{path}: not a byol3d probe checkpoint")
+    backbone = PointNeXt(from_dict(PointNeXtConfig, payload["model_config"], where=f"{path}: model_config"))
+    if payload["method"] in LINEAR_METHODS:
+        kind = payload["features"]
+        probe = LinearProbe(feature_dim(backbone, kind), backbone.cfg.num_classes, payload["normalize"])
+        predictor: nn.Module = FrozenProbeModel(backbone, probe, kind)
+    else:
+        predictor = backbone
+    predictor.load_state_dict(payload["state_dict"])
+    return predictor.eval()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description="Segmentation probe / fine-tuning of PointNeXt (byol3d).")
+    parser.add_argument("--data", required=True, type=Path, help="preprocessed cache root (<data>/<split>/<scene>)")
+    parser.add_argument("--method", required=True, choices=METHODS)
+    parser.add_argument("--checkpoint", type=Path, help="encoder.pt of a pre-training run (linear, finetune)")
+    parser.add_argument("--fraction", type=float, default=1.0, help="share of training scenes (0, 1]")
+    parser.add_argument("--config", default="quick", help=f"preset {list(PRESETS)} or a YAML file")
+    parser.add_argument("--out", required=True, type=Path, help="run folder (replaced whole when the run ends)")
+    parser.add_argument("--device", help="override the device: auto, cpu, cuda")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.config)
+    if args.device:
+        cfg = dataclasses.replace(cfg, device=args.device)
+    metrics = run_probe(cfg, args.data, args.method, args.out, args.checkpoint, args.fraction)
+    print(f"{args.method} (fraction {args.fraction}): mIoU {metrics['miou']:.4f}  mAcc {metrics['macc']:.4f}  "
+          f"OA {metrics['oa']:.4f}  -> {args.out / 'metrics.json'}")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Key figures a notebook hands to the report index (`make report`).
+
+THE CONTRACT (for notebook authors):
+
+    from byol3d.report import record_headline
+    record_headline("04_segmentation_probe", {"miou_byol_linear": 0.41, "miou_random_linear": 0.18})
+
+* `chapter` is the notebook's file stem (e.g. "04_segmentation_probe").
+* `values` is a flat JSON-ready dict; repeated calls for one chapter merge (later keys win).
+* Under the report builder (which sets ``BYOL3D_HEADLINE_DIR``) the values are written atomically to
+  ``$BYOL3D_HEADLINE_DIR/<chapter>.json``; elsewhere (JupyterLab, Colab) the call does nothing and
+  returns None, so notebooks may call it unconditionally.
+
+Well-known keys, shown in the index's headline tables (mIoU values are FRACTIONS in [0, 1], the
+`miou` of a probe's metrics.json; the index shows them as percentages):
+
+* ``miou_byol_linear``   BYOL-pre-trained frozen encoder, linear probe
+* ``miou_random_linear`` randomly initialised frozen encoder, linear probe
+* ``miou_scratch``       the same network trained from scratch with labels
+* ``miou_byol_finetune`` BYOL initialisation fine-tuned end to end (optional)
+* ``label_efficiency``   {"fractions": [f1, f2, ...], "<method>": [mIoU at f1, at f2, ...], ...}
+                         e.g. {"fractions": [0.1, 0.5, 1.0], "byol_linear": [...], "scratch": [...]}
+* ``device``             the device the chapter ran on (overrides the builder's own detection)
+
+Any other key is listed as a key figure of its chapter (numbers rounded to 3 significant digits).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Mapping
+
+from byol3d.utils.atomic import atomic_write_json
+
+HEADLINE_ENV = "BYOL3D_HEADLINE_DIR"
+
+# Keys of the headline table, in display order, with their labels.
+MIOU_KEYS: dict[str, str] = {
+    "miou_byol_linear": "BYOL pre-trained encoder, linear probe",
+    "miou_random_linear": "Random encoder, linear probe",
+    "miou_scratch": "Supervised from scratch",
+    "miou_byol_finetune": "BYOL pre-trained, fine-tuned",
+}
+SPECIAL_KEYS = set(MIOU_KEYS) | {"label_efficiency", "device"}
+
+
+def record_headline(chapter: str, values: Mapping[str, object]) -> Path | None:
+    """Merge `values` into this chapter's key figures for the report index (see the module docstring)."""
+    folder = os.environ.get(HEADLINE_ENV, "")
+    if not folder:
+        return None
+    if not chapter or "/" in chapter or chapter.startswith("."):
+        raise ValueError(f"record_headline: chapter must be a notebook stem like '04_segmentation_probe', got {chapter!r}")
+    path = Path(folder) / f"{chapter}.json"
+    merged = load_headline(path)
+    merged.update(dict(values))
+    json.dumps(merged)  # fail here, in the notebook, if something is not JSON-serialisable
+    return atomic_write_json(path, merged)
+
+
+def load_headline(path: str | os.PathLike) -> dict:
+    """The key figures stored at `path` ({} if the chapter recorded none)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        values = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a JSON object of key figures, got {type(values).__name__}")
+    return values

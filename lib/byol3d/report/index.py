@@ -1,0 +1,113 @@
+"""The report's index.html: course outline, headline numbers, chapter links, provenance.
+
+Filled from `index.html` (a `string.Template` beside this module) with values the builder measured
+(wall time, device, commit) and the key figures the notebooks recorded (`byol3d.report.headline`).
+Plain HTML and inline CSS: the index needs no JavaScript.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+import nbformat
+
+from byol3d.report.headline import MIOU_KEYS, SPECIAL_KEYS
+
+TEMPLATE = Path(__file__).with_name("index.html")
+
+
+@dataclass
+class Chapter:
+    """One executed notebook, as the index shows it."""
+
+    name: str  # notebook stem, e.g. "04_segmentation_probe"
+    title: str  # first markdown heading
+    summary: str  # first paragraph of the first markdown cell
+    seconds: float  # wall time of the papermill run
+    device: str  # where it ran
+    figures: dict = field(default_factory=dict)  # key figures it recorded (record_headline)
+
+
+def outline(notebook: nbformat.NotebookNode, fallback: str) -> tuple[str, str]:
+    """(title, summary) from the notebook's first markdown cell: its first heading and paragraph."""
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown":
+            continue
+        title, paragraph = fallback, []
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("#") and title == fallback and not paragraph:
+                title = stripped.lstrip("#").strip()
+            elif stripped and not stripped.startswith("#"):
+                paragraph.append(stripped)
+            elif paragraph:
+                break
+        summary = " ".join(paragraph)
+        return title, summary if len(summary) <= 320 else summary[:317].rsplit(" ", 1)[0] + " ..."
+    return fallback, ""
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return html.escape(str(value))
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def _pct(value: object) -> str:
+    return f"{100.0 * float(value):.1f}" if isinstance(value, (int, float)) else "&ndash;"
+
+
+def headline_table(values: dict) -> str:
+    rows = [f"<tr><td>{label}</td><td class=num>{_pct(values[key])}</td></tr>"
+            for key, label in MIOU_KEYS.items() if key in values]
+    if not rows:
+        return "<p class=muted>No headline numbers were recorded by the notebooks.</p>"
+    return "<table><tr><th>Method</th><th>val mIoU (%)</th></tr>" + "".join(rows) + "</table>"
+
+
+def efficiency_table(values: dict) -> str:
+    table = values.get("label_efficiency")
+    if not isinstance(table, dict) or "fractions" not in table:
+        return "<p class=muted>No label-efficiency sweep was recorded.</p>"
+    fractions = table["fractions"]
+    head = "".join(f"<th>{_fmt(100 * f)}% labels</th>" for f in fractions)
+    rows = []
+    for method, mious in table.items():
+        if method != "fractions":
+            cells = "".join(f"<td class=num>{_pct(m)}</td>" for m in mious)
+            rows.append(f"<tr><td>{html.escape(method)}</td>{cells}</tr>")
+    return f"<table><tr><th>Method (val mIoU %)</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def chapter_rows(chapters: list[Chapter]) -> str:
+    rows = []
+    for ch in chapters:
+        extra = {k: v for k, v in ch.figures.items() if k not in SPECIAL_KEYS}
+        figures = "".join(f"<li>{html.escape(k)}: {_fmt(v)}</li>" for k, v in extra.items())
+        rows.append(
+            f"<tr><td><a href=\"{ch.name}.html\">{html.escape(ch.title)}</a>"
+            f"<div class=muted>{html.escape(ch.name)}</div></td>"
+            f"<td>{html.escape(ch.summary)}{f'<ul>{figures}</ul>' if figures else ''}</td>"
+            f"<td class=num>{duration(ch.seconds)}</td><td>{html.escape(ch.device)}</td></tr>"
+        )
+    return "".join(rows)
+
+
+def render_index(chapters: list[Chapter], profile: str, date: str, commit: str, data_root: str) -> str:
+    """The full index.html text; headline values from later chapters override earlier ones."""
+    merged: dict = {}
+    for ch in chapters:
+        merged.update(ch.figures)
+    return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+        profile=html.escape(profile), date=html.escape(date), commit=html.escape(commit),
+        data_root=html.escape(data_root), headline=headline_table(merged),
+        efficiency=efficiency_table(merged), chapters=chapter_rows(chapters),
+        total=f"{sum(ch.seconds for ch in chapters) / 60:.1f}",
+    )

@@ -1,0 +1,189 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · BYOL pre-training of PointNeXt
+#
+# This chapter pre-trains a PointNeXt (Qian et al., NeurIPS 2022) on unlabelled scenes with
+# **BYOL**, *Bootstrap Your Own Latent* (Grill et al., NeurIPS 2020), then plots what happened during
+# training: the loss, the EMA rate τ, the learning rate and a collapse monitor.
+#
+# The parameters below choose the profile: `quick` (CPU, SynthRooms, a couple of minutes), `full`
+# (GPU, real ScanNet, PointNeXt's input setting) or `smoke` (seconds, for tests).
+
+# %% tags=["parameters"]
+profile = "quick"  # smoke | quick | full
+data_root = "../data/synthrooms/processed"  # preprocessed cache: <data_root>/<split>/<scene>/*.npy
+runs_root = "../runs"  # run folders: <runs_root>/byol/<config hash>/
+device = "auto"  # auto | cpu | cuda
+
+# %% [markdown]
+# On Google Colab, the next cell installs the course package from a copy of this repository and builds
+# the default SynthRooms data (the same commands as `make data`). Locally, `make setup` has done this.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    REPO_URL = "https://github.com/byol3d/byol3d.git"  # replace with the copy of the repository you use
+    if not os.path.isdir("/content/byol3d"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "/content/byol3d"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/byol3d"], check=True)
+    sys.path.insert(0, "/content/byol3d/lib")
+    os.chdir("/content/byol3d/notebooks")
+    if not os.path.isdir(data_root):
+        raw_root = "../data/synthrooms/raw"
+        subprocess.run([sys.executable, "-m", "byol3d.data.synthrooms", "--out", raw_root, "--scenes", "24",
+                        "--seed", "0"], check=True)
+        subprocess.run([sys.executable, "-m", "byol3d.data.preprocess", "--scannet-root", raw_root,
+                        "--out", data_root, "--workers", "2"], check=True)
+
+# %% [markdown]
+# ## BYOL in four equations
+#
+# Two **views** $v, v'$ of the same scene are made by cropping it twice around nearby centres and
+# augmenting each crop independently (rotation, scaling, flips, jitter, elastic distortion, colour
+# changes). Two networks see them:
+#
+# * the **online** network, weights $\theta$: encoder $f_\theta$ → projector $g_\theta$ → predictor $q_\theta$;
+# * the **target** network, weights $\xi$: encoder $f_\xi$ → projector $g_\xi$, *no* predictor.
+#
+# The online network predicts the target's projection of the other view. With
+# $q = q_\theta(g_\theta(f_\theta(v)))$ and $z' = g_\xi(f_\xi(v'))$ the loss is the normalised mean
+# squared error
+#
+# $$\mathcal{L}_{\theta,\xi} = \left\lVert \frac{q}{\lVert q\rVert_2} - \frac{z'}{\lVert z'\rVert_2}\right\rVert_2^2
+#   = 2 - 2\,\frac{\langle q, z'\rangle}{\lVert q\rVert_2\,\lVert z'\rVert_2},$$
+#
+# symmetrised by swapping the views: $\mathcal{L}^{\mathrm{BYOL}} = \mathcal{L}(v \to v') + \mathcal{L}(v' \to v)$.
+# Only $\theta$ receives gradients. The target is an exponential moving average of the online weights,
+#
+# $$\xi \leftarrow \tau\,\xi + (1-\tau)\,\theta, \qquad
+#   \tau_k = 1 - (1-\tau_{\mathrm{base}})\,\frac{\cos(\pi k/K) + 1}{2},$$
+#
+# so $\tau$ rises from $\tau_{\mathrm{base}} = 0.996$ at step $k = 0$ to $1$ at the last step $K$: the
+# target moves less and less. There are no negative pairs; the predictor and the slowly moving target are
+# what keep the representation from collapsing to a constant.
+#
+# **Points instead of images.** Projector and predictor are the paper's MLPs (Linear → BatchNorm → ReLU →
+# Linear). What is compared depends on `loss`:
+#
+# * `global` — the paper's recipe: the coarsest encoder stage is averaged per scene view into one vector;
+# * `dense` — the decoder's per-point features are compared *point by point* on the points both views
+#   share (same original vertex), a fixed number of pairs per scene, so the decoder is pre-trained for
+#   segmentation too;
+# * `both` — the sum, dense weighted by `dense_weight`.
+
+# %% [markdown]
+# ## Configuration and run folder
+#
+# The profile's preset is a typed dataclass. A run lives in a folder named by the hash of its config, so
+# running this notebook again with the same settings reuses the finished run instead of training again.
+
+# %%
+import dataclasses
+import json
+from pathlib import Path
+
+import yaml
+from plotly.subplots import make_subplots
+
+from byol3d.config import config_hash, to_dict
+from byol3d.pretrain import PretrainConfig, default_run_dir, run_pretrain
+from byol3d.train.checkpoint import load_pretrained
+from byol3d.viz import line_figure, setup_plotly
+
+setup_plotly()
+cfg = dataclasses.replace(PretrainConfig.preset(profile), device=device)
+run_dir = default_run_dir(cfg, runs_root)
+print(f"profile {profile!r}: config hash {config_hash(cfg)} -> {run_dir}")
+print(yaml.safe_dump({k: v for k, v in to_dict(cfg).items() if k not in ("model", "data")}, sort_keys=False))
+
+# %% [markdown]
+# ## Pre-train (or reuse)
+#
+# `run_pretrain` writes `config.yaml`, one line of metrics per step to `metrics.jsonl`, a checkpoint
+# every `ckpt_every` steps (atomically, so a crash never leaves half a file) and finally `encoder.pt`,
+# the online PointNeXt that the probe chapter loads. An interrupted run continues exactly with
+# `python -m byol3d.pretrain ... --resume`; `torchrun --nproc_per_node=N -m byol3d.pretrain ...` trains
+# on several GPUs with DistributedDataParallel.
+
+# %%
+run_pretrain(cfg, data_root, run_dir, resume=True)
+rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+print(f"{len(rows)} steps, final loss {rows[-1]['loss']:.3f}, "
+      f"median step time {sorted(r['seconds'] for r in rows)[len(rows) // 2]:.2f} s")
+
+# %% [markdown]
+# ## Loss
+#
+# The loss of one direction is $2 - 2\cos$: 0 for a perfect prediction, 2 for an orthogonal one, and
+# the symmetrised sum starts near $2 \times 2 = 4$ per term. It falls quickly as the online network
+# learns to predict the (slowly moving) target.
+
+# %%
+steps = [r["step"] for r in rows]
+series = {name: (steps, [r[key] for r in rows])
+          for key, name in (("loss", "total"), ("loss_global", "global"), ("loss_dense", "dense"))
+          if rows[0].get(key) is not None}
+line_figure(series, title="BYOL loss (symmetrised 2 − 2 cos)", x_title="step", y_title="loss").show()
+
+# %% [markdown]
+# ## Schedules: τ and the learning rate
+#
+# τ follows the cosine schedule above; the learning rate warms up linearly and then decays with a cosine.
+
+# %%
+fig = make_subplots(rows=1, cols=2, subplot_titles=("EMA rate τ", "learning rate"))
+fig.add_scatter(x=steps, y=[r["tau"] for r in rows], mode="lines", name="τ", row=1, col=1)
+fig.add_scatter(x=steps, y=[r["lr"] for r in rows], mode="lines", name="lr", row=1, col=2)
+fig.update_xaxes(title_text="step")
+fig.update_layout(height=340, showlegend=False)
+fig.show()
+
+# %% [markdown]
+# ## Collapse monitor
+#
+# Left: the standard deviation, per dimension, of the L2-normalised online projections, averaged over
+# dimensions. Vectors spread over the unit sphere of $\mathbb{R}^d$ give about $1/\sqrt{d}$ (dashed
+# line); a collapsed network, which maps everything to one vector, gives 0. Right: the cosine between the
+# online and the target projections of the same inputs: it says how far the target lags behind.
+
+# %%
+healthy = 1 / cfg.proj_out**0.5
+fig = make_subplots(rows=1, cols=2, subplot_titles=("std of normalised projections", "cos(online, target)"))
+fig.add_scatter(x=steps, y=[r["collapse_std"] for r in rows], mode="lines", name="std", row=1, col=1)
+fig.add_hline(y=healthy, line_dash="dash", annotation_text="1/√d", row=1, col=1)
+fig.add_scatter(x=steps, y=[r["cos_online_target"] for r in rows], mode="lines", name="cos", row=1, col=2)
+fig.update_xaxes(title_text="step")
+fig.update_yaxes(rangemode="tozero", row=1, col=1)
+fig.update_layout(height=340, showlegend=False)
+fig.show()
+ratio = rows[-1]["collapse_std"] / healthy
+print(f"final collapse std {rows[-1]['collapse_std']:.4f} = {ratio:.2f} x 1/sqrt(d): "
+      + ("no collapse" if ratio > 0.3 else "COLLAPSE WARNING"))
+
+# %% [markdown]
+# ## The exported encoder
+#
+# `encoder.pt` holds the online PointNeXt's weights and its config; `load_pretrained` rebuilds the model.
+# Chapter 04 freezes it and trains a linear probe on its features, or fine-tunes it.
+
+# %%
+encoder = load_pretrained(run_dir / "encoder.pt")
+params = sum(p.numel() for p in encoder.parameters())
+print(f"PointNeXt{tuple(encoder.cfg.blocks)} width {encoder.cfg.width}: {params / 1e6:.2f} M parameters, "
+      f"encoder channels {encoder.encoder_channels}")

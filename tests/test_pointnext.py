@@ -1,0 +1,180 @@
+"""PointNeXt (byol3d.models): parameter counts of the paper's presets, shapes, permutation
+equivariance, batching independence, gradient flow and an overfit run, on generated scenes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from byol3d.config import load_yaml, save_yaml
+from byol3d.models import EncoderOutput, ModelConfigError, PointNeXt, PointNeXtConfig
+
+# Official PointNeXt ScanNet models, 7 input channels, 20 classes (Qian et al., NeurIPS 2022).
+OFFICIAL_PARAMS_M = {"S": 0.71, "B": 3.83, "L": 7.13, "XL": 41.59}
+
+
+def room_scene(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A small generated room: floor, two walls, a box and a ball, with jittered surface samples.
+
+    Returns coord (n, 3) float32 metres, color (n, 3) uint8 (random: labels follow from geometry
+    only), label (n,) int64 ScanNet20 indices (wall 0, floor 1, cabinet 2, chair 4).
+    """
+    rng = np.random.default_rng(seed)
+    parts = []
+    k = n // 5
+    u = rng.uniform(0, 1, (n, 2))
+    parts.append((np.c_[u[:k] * 1.2, np.zeros(k)], 1))  # floor z = 0
+    parts.append((np.c_[u[k : 2 * k, 0] * 1.2, np.zeros(k), u[k : 2 * k, 1] * 0.8], 0))  # wall y = 0
+    parts.append((np.c_[np.zeros(k), u[2 * k : 3 * k, 0] * 1.2, u[2 * k : 3 * k, 1] * 0.8], 0))  # wall x = 0
+    top = np.c_[0.6 + u[3 * k : 4 * k] * 0.3, np.full(k, 0.3)]  # box top at z = 0.3
+    parts.append((top, 2))
+    m = n - 4 * k
+    d = rng.normal(size=(m, 3))
+    ball = d / np.linalg.norm(d, axis=1, keepdims=True) * 0.15 + [0.35, 0.8, 0.15]
+    parts.append((ball, 4))
+    coord = np.concatenate([p for p, _ in parts]) + rng.normal(0, 0.003, (n, 3))
+    label = np.concatenate([np.full(len(p), c) for p, c in parts])
+    color = rng.integers(0, 256, (n, 3))
+    return coord.astype(np.float32), color.astype(np.uint8), label.astype(np.int64)
+
+
+def make_batch(scenes: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict:
+    """Offset batch with the 7 PointNeXt features: xyz, rgb in [0, 1], height above the scene floor."""
+    coord = torch.from_numpy(np.concatenate([c for c, _, _ in scenes]))
+    color = torch.from_numpy(np.concatenate([c for _, c, _ in scenes])).float() / 255.0
+    height = torch.cat([torch.from_numpy(c[:, 2] - c[:, 2].min()) for c, _, _ in scenes])[:, None]
+    offset = torch.tensor([len(c) for c, _, _ in scenes]).cumsum(0)
+    label = torch.from_numpy(np.concatenate([lab for _, _, lab in scenes]))
+    return {"coord": coord, "feat": torch.cat([coord, color, height], 1), "offset": offset, "label": label}
+
+
+def tiny_config() -> PointNeXtConfig:
+    """Narrow model with InvResMLP blocks in every stage (stage 0 included) and 2-layer SAs."""
+    return PointNeXtConfig(width=8, blocks=(2, 2, 2, 2, 2), sa_layers=2)
+
+
+def warm_batchnorm(model: PointNeXt, batch: dict) -> None:
+    """Set BatchNorm running statistics to the batch's own (cumulative average of 3 train-mode
+    passes), then switch to eval mode: eval outputs then reflect the current weights."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(batch)
+    for bn in norms:
+        bn.momentum = 0.1
+    model.eval()
+
+
+@pytest.mark.parametrize("name", list(OFFICIAL_PARAMS_M))
+def test_parameter_count_matches_official(name):
+    model = PointNeXt(PointNeXtConfig.preset(name))
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count / 1e6 / OFFICIAL_PARAMS_M[name] - 1) < 0.01, (name, count)
+
+
+def test_config_yaml_round_trip_and_errors(tmp_path):
+    cfg = PointNeXtConfig.B()
+    loaded = load_yaml(PointNeXtConfig, save_yaml(cfg, tmp_path / "model.yaml"))
+    assert loaded == cfg and loaded.blocks == (1, 2, 3, 2, 2)
+    assert cfg.stage_radii()[1] == pytest.approx((0.05, 0.1)) and cfg.stage_radii()[4] == pytest.approx((0.4, 0.8))
+    with pytest.raises(ModelConfigError, match="strides"):
+        PointNeXtConfig(strides=(4, 4, 4, 4, 4))
+    with pytest.raises(ModelConfigError, match="preset"):
+        PointNeXtConfig.preset("XXL")
+
+
+def test_output_shapes_per_stage():
+    torch.manual_seed(0)
+    model = PointNeXt(PointNeXtConfig.S()).eval()
+    sizes = [700, 1300]
+    batch = make_batch([room_scene(n, seed) for seed, n in enumerate(sizes)])
+    with torch.no_grad():
+        enc = model.encode(batch)
+        assert isinstance(enc, EncoderOutput) and len(enc.feats) == 5
+        for s, (xyz, off, f) in enumerate(zip(enc.coords, enc.offsets, enc.feats)):
+            expected = [max(1, n // 4**s) for n in sizes]  # stride 4 per stage, floor, >= 1
+            assert off.tolist() == np.cumsum(expected).tolist()
+            assert xyz.shape == (sum(expected), 3) and f.shape == (sum(expected), model.encoder_channels[s])
+        assert model.decode(enc).shape == (2000, model.decoder_channels)
+        assert model.hypercolumn(enc).shape == (2000, sum(model.encoder_channels))
+        assert model(batch).shape == (2000, 20)
+    with pytest.raises(ValueError, match="pointnext.py.*feat"):
+        model({**batch, "feat": batch["feat"][:, :6]})
+
+
+def test_eval_outputs_are_permutation_equivariant():
+    """FPS starts at each scene's first point, so the permutation keeps that point first; everything
+    else (ball query = nearest-k in radius, max pooling, 3-NN) does not depend on point order."""
+    torch.manual_seed(0)
+    model = PointNeXt(tiny_config())
+    batch = make_batch([room_scene(900, 1)])
+    warm_batchnorm(model, batch)
+    perm = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.randperm(899)])
+    shuffled = {k: batch[k][perm] for k in ("coord", "feat")} | {"offset": batch["offset"]}
+    with torch.no_grad():
+        enc, enc_p = model.encode(batch), model.encode(shuffled)
+        torch.testing.assert_close(model(shuffled), model(batch)[perm], atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(model.hypercolumn(enc_p), model.hypercolumn(enc)[perm], atol=1e-4, rtol=1e-4)
+
+
+def test_scene_output_does_not_depend_on_batch_mates():
+    torch.manual_seed(0)
+    model = PointNeXt(tiny_config())
+    scenes = [room_scene(500, 2), room_scene(800, 3), room_scene(300, 4)]
+    batch = make_batch(scenes)
+    warm_batchnorm(model, batch)
+    with torch.no_grad():
+        alone = model(make_batch(scenes[1:2]))
+        together = model(batch)[500:1300]
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    model = PointNeXt(tiny_config()).train()
+    batch = make_batch([room_scene(600, 5), room_scene(400, 6)])
+    loss = torch.nn.functional.cross_entropy(model(batch), batch["label"])
+    loss.backward()
+    silent = [name for name, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not silent, f"parameters without gradient: {silent}"
+
+
+def test_cpu_and_torch_backends_agree_and_reset_head():
+    torch.manual_seed(0)
+    model = PointNeXt(tiny_config())
+    batch = make_batch([room_scene(700, 7), room_scene(500, 8)])
+    warm_batchnorm(model, batch)
+    with torch.no_grad():
+        model.ops_backend = "cpu"
+        cpu_logits = model(batch)
+        model.ops_backend = "torch"
+        torch.testing.assert_close(model(batch), cpu_logits, atol=1e-4, rtol=1e-4)
+    encoder_before = model.stages[1].entry.aggregate.layers[0].linear.weight.clone()
+    head_before = model.head.classify.weight.clone()
+    model.reset_head()
+    assert not torch.equal(model.head.classify.weight, head_before)
+    assert torch.equal(model.stages[1].entry.aggregate.layers[0].linear.weight, encoder_before)
+
+
+@pytest.mark.slow
+def test_pointnext_s_overfits_a_tiny_scene():
+    torch.manual_seed(0)
+    model = PointNeXt(PointNeXtConfig.S()).train()
+    batch = make_batch([room_scene(2000, 9)])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        loss = torch.nn.functional.cross_entropy(model(batch), batch["label"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    warm_batchnorm(model, batch)  # running statistics of the final weights, then eval mode
+    with torch.no_grad():
+        accuracy = (model(batch).argmax(1) == batch["label"]).float().mean().item()
+    assert math.isfinite(loss.item()) and accuracy > 0.95, (loss.item(), accuracy)

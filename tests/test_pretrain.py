@@ -1,0 +1,166 @@
+"""BYOL pre-training end to end on generated SynthRooms scenes: config validation, the BYOL module on
+real views, a short run, exact kill/resume, a 2-process gloo DDP run, exported encoder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from byol3d.byol.model import BYOL
+from byol3d.config import ConfigError, save_yaml
+from byol3d.data.dataset import DataConfig, TwoViewDataset, collate_views
+from byol3d.models.config import PointNeXtConfig
+from byol3d.pretrain import PretrainConfig, load_config, run_pretrain
+from byol3d.train.checkpoint import load_checkpoint, load_pretrained
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny(**overrides) -> PretrainConfig:
+    """Smoke preset on CPU: 1500-point views, small heads."""
+    return dataclasses.replace(PretrainConfig.smoke(), device="cpu", **overrides)
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("tau_base", 1.0, "tau_base: must be in (0, 1)"),
+        ("tau_base", 0.0, "tau_base"),
+        ("loss", "contrastive", "loss: must be one of ['global', 'dense', 'both']"),
+        ("steps", 0, "steps (or epochs) must be a positive number"),
+        ("batch_size", 1, "batch_size: must be >= 2"),
+        ("pool", "sum", "pool"),
+        ("lr", -1.0, "lr: must be > 0"),
+    ],
+)
+def test_bad_config_values_rejected(field, value, message):
+    with pytest.raises(ConfigError, match="PretrainConfig") as err:
+        dataclasses.replace(PretrainConfig.quick(), **{field: value})
+    assert message in str(err.value)
+
+
+def test_bad_yaml_names_the_file(tmp_path):
+    path = tmp_path / "my_run.yaml"
+    save_yaml(PretrainConfig.smoke(), path)
+    assert load_config(str(path)) == PretrainConfig.smoke()
+    path.write_text(path.read_text().replace("tau_base: 0.996", "tau_base: 1.5"))
+    with pytest.raises(ConfigError, match=r"my_run\.yaml.*tau_base"):
+        load_config(str(path))
+    path.write_text("tau_bse: 0.9\n")
+    with pytest.raises(ConfigError, match=r"my_run\.yaml.*unknown key"):
+        load_config(str(path))
+    with pytest.raises(ConfigError, match="unknown preset|not found"):
+        load_config("medium")
+
+
+def _views(root: Path, count: int = 2):
+    data = TwoViewDataset(root, "train", DataConfig(voxel_max=1500), seed=0)
+    return collate_views([data[i] for i in range(count)])
+
+
+def test_target_gets_no_gradient_and_moves_only_by_ema(synth_processed):
+    torch.manual_seed(0)
+    view1, view2 = _views(synth_processed)
+    model = BYOL(PointNeXtConfig.S(), loss="both", proj_hidden=64, proj_out=32, dense_pairs=128)
+    assert all(not p.requires_grad for p in model.target.parameters())
+    before = {k: v.clone() for k, v in model.target.state_dict().items()}
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-2)
+    loss, metrics = model.step_loss(view1, view2, generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    assert all(p.grad is None for p in model.target.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.online.net.backbone.parameters())
+    optimizer.step()
+    for name, value in model.target.state_dict().items():
+        if value.is_floating_point() and "running" not in name:  # target forward (train mode) moves BN stats
+            assert torch.equal(value, before[name]), name
+    model.update_target(0.5)
+    moved = [n for n, v in model.target.named_parameters() if not torch.equal(v, before[n])]
+    assert moved and set(metrics) >= {"loss", "loss_global", "loss_dense", "collapse_std", "cos_online_target"}
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path):
+    cfg = _tiny(steps=12, warmup=2, lr=2e-3, loss="both")
+    run = run_pretrain(cfg, synth_processed, tmp_path / "run")
+    rows = _metrics(run)
+    assert [r["step"] for r in rows] == list(range(1, 13))
+    first, last = sum(r["loss"] for r in rows[:3]) / 3, sum(r["loss"] for r in rows[-3:]) / 3
+    assert last < first, (first, last)
+    healthy = 1 / cfg.proj_out**0.5
+    assert min(r["collapse_std"] for r in rows) > 0.3 * healthy
+    assert rows[0]["tau"] == pytest.approx(cfg.tau_base) and rows[-1]["tau"] > rows[0]["tau"]
+    online = load_checkpoint(run / "checkpoints" / "last.pt")["online"]
+    for name, value in load_pretrained(run / "encoder.pt").state_dict().items():  # the online PointNeXt
+        assert torch.equal(value, online[f"net.backbone.{name}"]), name
+    assert run_pretrain(cfg, synth_processed, run) == run  # finished run with the same config: reused
+    with pytest.raises(ConfigError, match="different config"):
+        run_pretrain(dataclasses.replace(cfg, lr=1e-4), synth_processed, run)
+
+
+def _cli(data: Path, config: Path, out: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    cmd = [sys.executable, "-m", "byol3d.pretrain", "--data", str(data), "--config", str(config), "--out", str(out)]
+    return subprocess.Popen([*cmd, *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_gives_identical_weights(synth_processed, tmp_path):
+    config = tmp_path / "resume.yaml"
+    save_yaml(_tiny(steps=10, ckpt_every=3, loss="both"), config)
+    reference = _cli(synth_processed, config, tmp_path / "ref")
+    killed_out = tmp_path / "killed"
+    proc = _cli(synth_processed, config, killed_out)
+    ckpt = killed_out / "checkpoints" / "last.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed_out / "encoder.pt").exists(), "the run finished before it could be killed"
+    assert load_checkpoint(ckpt)["step"] < 10
+    resumed = _cli(synth_processed, config, killed_out, "--resume")
+    for p in (reference, resumed):
+        assert p.wait(timeout=300) == 0, p.stderr.read()
+    ref, res = (load_checkpoint(d / "checkpoints" / "last.pt") for d in (tmp_path / "ref", killed_out))
+    assert ref["step"] == res["step"] == 10
+    for part in ("online", "target"):
+        for name, value in ref[part].items():
+            assert torch.equal(value, res[part][name]), f"{part}.{name} differs after resume"
+    assert [r["step"] for r in _metrics(killed_out)] == list(range(1, 11))
+    assert [r["loss"] for r in _metrics(killed_out)] == [r["loss"] for r in _metrics(tmp_path / "ref")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    run_pretrain(_tiny(steps=2, loss="both"), data, out)  # checks at the end that replicas stayed equal
+
+
+@pytest.mark.slow
+def test_two_process_gloo_ddp_run(synth_processed, tmp_path):
+    out = tmp_path / "ddp"
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), str(synth_processed), str(out)), nprocs=2)
+    rows = _metrics(out)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert load_pretrained(out / "encoder.pt") is not None
