@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SYNTH_SCENES, SYNTH_SEED, SYNTH_SPACING
 from test_scannet_reader import EXPECTED_INSTANCE, EXPECTED_SEGMENT20, labels, write_raw_dataset
 
 from byol3d.data.cache import list_scenes, load_scene, write_scene
 from byol3d.data.errors import DataError
 from byol3d.data.preprocess import main, preprocess_dataset
-from byol3d.data.scannet import read_scene
+from byol3d.data.scannet import LABEL_TSV, read_label_map, read_scene, read_split
 
 GOOD = {"train": ["scene0000_00", "scene0000_01"], "val": ["scene0001_00"]}
 BAD_PLY = "scene0002_00"  # truncated mesh
@@ -76,10 +77,13 @@ def test_rerun_skips_finished_scenes_and_resumes_after_a_crash(raw, tmp_path):
     stale = out / "val" / ".scene0001_00.k3j2.tmp"
     stale.mkdir()
     (stale / "coord.npy").write_bytes(b"half")
+    (out / "train" / "scene0000_01" / "segment20.npy").write_bytes(b"damaged")  # unreadable: redo it
     assert run_cli(raw, out) == 1
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["scenes"] == {"done": 1, "skipped": 2, "failed": 2}
+    assert summary["scenes"] == {"done": 2, "skipped": 1, "failed": 2}
     assert summary["per_scene"]["val/scene0001_00"]["status"] == "done"
+    assert summary["per_scene"]["train/scene0000_01"]["status"] == "done"
+    np.testing.assert_array_equal(load_scene(out / "train" / "scene0000_01")["segment20"], EXPECTED_SEGMENT20)
     assert summary["per_scene"]["train/scene0000_00"]["status"] == "skipped"
     assert kept.stat().st_mtime_ns == stamp  # finished scenes are not rewritten
     assert not stale.exists() and [p.name for p in list_scenes(out, "val")] == ["scene0001_00"]
@@ -100,6 +104,15 @@ def test_all_good_exits_zero_and_two_workers_match_one(tmp_path):
             np.testing.assert_array_equal(one[name], two[name])
 
 
+def test_align_flag_without_alignment_files_fails_every_scene_clearly(tmp_path):
+    raw = write_raw_dataset(tmp_path / "raw", GOOD["train"], [])
+    assert run_cli(raw, tmp_path / "out", "--align", "--splits", "train") == 1
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["align"] is True and summary["scenes"] == {"done": 0, "skipped": 0, "failed": 2}
+    assert all(f["reason"].endswith(f"{f['scene']}.txt: axis alignment file not found (needed by --align)")
+               for f in summary["failed"])
+
+
 def test_module_entry_point_exits_2_on_an_unreadable_dataset(tmp_path):
     raw = write_raw_dataset(tmp_path / "raw", GOOD["train"], GOOD["val"])
     (raw / "scannetv2-labels.combined.tsv").unlink()
@@ -107,6 +120,30 @@ def test_module_entry_point_exits_2_on_an_unreadable_dataset(tmp_path):
                              "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "scannetv2-labels.combined.tsv: label tsv not found" in result.stderr
+
+
+def test_synthrooms_round_trip_reproduces_the_generators_labels(synth_raw, synth_processed):
+    """SynthRooms raw files -> preprocess -> cache gives back the generator's own per-vertex truth."""
+    from byol3d.data.synthrooms import generate_scene
+
+    summary = json.loads((synth_processed / "summary.json").read_text())
+    assert summary["scenes"] == {"done": SYNTH_SCENES, "skipped": 0, "failed": 0}
+    assert summary["ignored_by_reason"]["missing_from_tsv"] == {}
+    listed = {split: read_split(synth_raw, split) for split in ("train", "val")}
+    histogram = np.zeros(20, dtype=np.int64)
+    for split, ids in listed.items():
+        assert [p.name for p in list_scenes(synth_processed, split)] == sorted(ids)
+        for scene_id in ids:
+            truth = generate_scene(scene_id, SYNTH_SEED, SYNTH_SPACING)
+            cached = load_scene(synth_processed / split / scene_id)
+            for name in ("segment20", "instance", "coord", "color"):
+                np.testing.assert_array_equal(cached[name], getattr(truth, name), err_msg=f"{scene_id} {name}")
+            histogram += np.bincount(truth.segment20[truth.segment20 >= 0], minlength=20)
+    assert list(summary["label_histogram"].values()) == histogram.tolist()
+    # --align puts the scene in the generator's axis-aligned room frame (matrix stored with 6 decimals).
+    aligned = read_scene(synth_raw, scene_id, read_label_map(synth_raw / LABEL_TSV), align=True)
+    np.testing.assert_allclose(aligned.coord, truth.aligned_coord(), atol=1e-4)
+    np.testing.assert_array_equal(aligned.segment20, truth.segment20)
 
 
 # ----- the cache layout (ours and Pointcept's) -----

@@ -12,6 +12,7 @@ import plotly
 import pytest
 
 from byol3d.report import HEADLINE_ENV, record_headline
+from byol3d.report.browser import plot_traces
 from byol3d.report.build import ReportError, build, check_data, main, resolve_notebooks
 from byol3d.report.index import Chapter, render_index
 
@@ -67,7 +68,8 @@ def test_build_runs_notebooks_and_writes_offline_report(notebook_dir, synth_proc
         (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").stat().st_size
     for name in ("01_tiny", "02_tiny"):
         page = (html_dir / f"{name}.html").read_text()
-        assert '<script src="plotly.min.js"></script>' in page and '"type":"scatter3d"' in page
+        assert '<script src="plotly.min.js"></script>' in page
+        assert [[t["type"] for t in traces][:1] for traces in plot_traces(page)] == [["scatter3d"]]
         assert "cdnjs" not in page and "cdn.plot.ly" not in page and "require.min.js" not in page
         executed = nbformat.read(out / "executed" / f"{name}.ipynb", as_version=4)
         outputs = [o for c in executed.cells for o in c.get("outputs", [])]

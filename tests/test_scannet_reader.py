@@ -252,3 +252,14 @@ def test_malformed_label_tsv_names_file_and_line(raw):
     tsv.write_text("id\tcategory\n1\tfloor\n")
     with pytest.raises(DataError, match=r"header lacks column\(s\) \['nyu40id', 'raw_category'\]"):
         read_label_map(tsv)
+
+
+def test_data_error_survives_pickling_across_processes(raw):
+    import pickle
+
+    with pytest.raises(DataError) as info:
+        read_scene(raw, "scene0099_00", labels(raw))
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(copy, ValueError) and (copy.path, copy.reason, str(copy)) == (
+        info.value.path, info.value.reason, str(info.value))
+    assert copy.reason == "scene folder not found"

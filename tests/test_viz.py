@@ -10,6 +10,7 @@ import pytest
 
 from byol3d.data.cache import list_scenes, load_scene
 from byol3d.data.labels import SCANNET20_COLORS, SCANNET20_NAMES
+from byol3d.report.browser import plot_traces
 from byol3d.viz import (
     class_iou_figure,
     confusion_figure,
@@ -117,7 +118,7 @@ def test_report_mode_emits_offline_html_and_interactive_mode_restores(scene, mon
         bundle = pio.renderers._build_mime_bundle(fig.to_dict())
         assert list(bundle) == ["text/html"]
         html = bundle["text/html"]
-        assert "Plotly.newPlot" in html and '"type":"scatter3d"' in html
+        assert [t["type"] for t in plot_traces(html)[0]] == ["scatter3d"] * len(fig.data)
         assert not re.search(r"https?://", html), "report-mode HTML must not reference any URL (CDN)"
         assert "<script src" not in html and len(html) < 200_000  # plotly.js itself is not embedded
         monkeypatch.delenv(REPORT_ENV)

@@ -29,6 +29,8 @@ from byol3d.transforms import AugmentConfig, augment, make_features, overlapping
 
 @dataclass
 class DataConfig:
+    """How scenes become network inputs: voxel size, crop size, augmentations, BYOL view overlap."""
+
     voxel_size: float = 0.02  # metres; PointNeXt's ScanNet setting
     voxel_max: int = 8000  # points per training crop / BYOL view (after voxelisation)
     augment: AugmentConfig = field(default_factory=AugmentConfig.default)  # segmentation training
@@ -230,7 +232,8 @@ def make_loader(dataset: _SceneDataset, batch_size: int, shuffle: bool, num_work
         sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=True, seed=seed)
     collate = collate_views if isinstance(dataset, TwoViewDataset) else collate_scenes
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                      collate_fn=collate, drop_last=drop_last)
+                      collate_fn=collate, drop_last=drop_last,
+                      pin_memory=torch.cuda.is_available())  # faster non_blocking copies to the GPU
 
 
 def set_loader_epoch(loader: DataLoader, epoch: int) -> None:

@@ -4,7 +4,7 @@
 
 writes OUT/<split>/<scene>/{coord,color,normal,segment20,instance}.npy and OUT/summary.json.
 Scenes run in a process pool; each is written atomically, so a re-run skips finished scenes and
-resumes after a crash. A bad scene is reported (file + reason) and the others go on; the exit
+resumes after a crash (one run per OUT at a time: a run clears half-written folders it finds). A bad scene is reported (file + reason) and the others go on; the exit
 status is 1 if any scene failed, 2 if the dataset itself is unreadable (no tsv, no split list).
 """
 
@@ -16,6 +16,7 @@ import multiprocessing
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from shutil import rmtree
@@ -53,7 +54,8 @@ class SceneResult:
     status: str  # "done" (processed now), "skipped" (already cached) or "failed"
     reason: str = ""  # why it failed: "<file>: <reason>"
     vertices: int = 0
-    seconds: float = 0.0  # worker time spent on the scene (0 when skipped)
+    seconds: float = 0.0  # worker wall-clock time spent on the scene (0 when skipped)
+    cpu_seconds: float = 0.0  # worker CPU time on the scene: robust to a busy, shared machine
     histogram: list[int] = field(default_factory=list)  # (20,) vertices per ScanNet20 class
     ignored: dict | None = None  # LabelStats counts (unannotated, outside_benchmark, ...), None if unknown
 
@@ -64,7 +66,7 @@ def _histogram(segment20: np.ndarray) -> list[int]:
 
 def process_scene(task: SceneTask) -> SceneResult:
     """Read one raw scene and write its cache folder; never raises (failures become a result)."""
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     try:
         scene = read_scene(task.raw_root, task.scene_id, task.label_map, align=task.align)
         write_scene(Path(task.out) / task.split / task.scene_id, {
@@ -76,12 +78,19 @@ def process_scene(task: SceneTask) -> SceneResult:
     ignored = asdict(scene.stats)
     del ignored["vertices"]
     return SceneResult(task.split, task.scene_id, "done", vertices=len(scene.coord),
-                       seconds=time.perf_counter() - start, histogram=_histogram(scene.segment20), ignored=ignored)
+                       seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start,
+                       histogram=_histogram(scene.segment20), ignored=ignored)
 
 
-def _skipped(scene_dir: Path, split: str, previous: dict) -> SceneResult:
-    """A scene already in the cache: label counts from its segment20.npy, ignore reasons from the last summary."""
-    segment20 = np.load(scene_dir / "segment20.npy")
+def _skipped(scene_dir: Path, split: str, previous: dict) -> SceneResult | None:
+    """A scene already in the cache: label counts from its segment20.npy, ignore reasons from the last summary.
+
+    None when the cached labels cannot be read, so that the scene is processed again.
+    """
+    try:
+        segment20 = np.load(scene_dir / "segment20.npy", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
     earlier = previous.get(f"{split}/{scene_dir.name}", {})
     return SceneResult(split, scene_dir.name, "skipped", vertices=len(segment20),
                        histogram=_histogram(segment20), ignored=earlier.get("ignored"))
@@ -115,8 +124,9 @@ def _plan(raw_root: Path, out: Path, splits: tuple[str, ...], label_map: dict[st
         for scene_id in read_split(raw_root, split, check_exists=False):
             scene_dir = out / split / scene_id
             _remove_stale_temporaries(out / split, scene_id)
-            if is_cached(scene_dir):
-                known.append(_skipped(scene_dir, split, previous))
+            cached = _skipped(scene_dir, split, previous) if is_cached(scene_dir) else None
+            if cached is not None:
+                known.append(cached)
             elif not scene_paths(raw_root, scene_id).ply.parent.is_dir():
                 reason = f"{raw_root / f'scannetv2_{split}.txt'}: names scene {scene_id!r} but " \
                          f"{raw_root / 'scans' / scene_id} does not exist"
@@ -138,14 +148,19 @@ def _run(tasks: list[SceneTask], workers: int, progress: bool) -> list[SceneResu
         bar.update(1)
         bar.set_postfix(failed=sum(r.status == "failed" for r in results))
 
-    if workers <= 1:
+    if workers <= 1 or len(tasks) <= 1:
         for task in tasks:
             record(process_scene(task))
     else:
         context = multiprocessing.get_context("spawn")  # safe with threaded numpy/torch in the parent
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for future in as_completed([pool.submit(process_scene, task) for task in tasks]):
-                record(future.result())
+            futures = {pool.submit(process_scene, task): task for task in tasks}
+            for future in as_completed(futures):
+                try:
+                    record(future.result())
+                except BrokenProcessPool as err:  # a worker was killed (e.g. out of memory)
+                    task = futures[future]
+                    record(SceneResult(task.split, task.scene_id, "failed", reason=f"worker process died ({err})"))
     bar.close()
     return results
 
@@ -165,6 +180,7 @@ def _summarise(results: list[SceneResult], wall: float, workers: int) -> dict:
                 ignored[key] += value
     processed = sum(r.vertices for r in done)
     worker_seconds = sum(r.seconds for r in done)
+    cpu_seconds = sum(r.cpu_seconds for r in done)
     return {
         "scenes": {status: sum(r.status == status for r in results) for status in ("done", "skipped", "failed")},
         "failed": [{"split": r.split, "scene": r.scene_id, "reason": r.reason} for r in results if r.status == "failed"],
@@ -177,6 +193,7 @@ def _summarise(results: list[SceneResult], wall: float, workers: int) -> dict:
         "workers": workers,
         "processed_vertices": processed,
         "vertices_per_second_per_worker": round(processed / worker_seconds, 1) if worker_seconds else None,
+        "vertices_per_cpu_second": round(processed / cpu_seconds, 1) if cpu_seconds else None,
         "vertices_per_second": round(processed / wall, 1) if done and wall else None,
     }
 

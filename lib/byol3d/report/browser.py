@@ -53,6 +53,15 @@ class PageCheck:
     gl_figures: int = 0  # figures drawn with WebGL (a <canvas>, e.g. 3D scatter)
 
 
+def plot_traces(html: str) -> list[list[dict]]:
+    """The trace list of every `Plotly.newPlot(id, traces, ...)` call in a page or output, in order."""
+    decoder, figures = json.JSONDecoder(), []
+    for match in re.finditer(r"Plotly\.newPlot\(\s*\"[^\"]*\",\s*", html):
+        traces, _ = decoder.raw_decode(html, match.end())
+        figures.append(traces)
+    return figures
+
+
 def find_chromium() -> str | None:
     """Path of a Chromium executable, or None when none is installed."""
     for name in CHROMIUM_CANDIDATES:

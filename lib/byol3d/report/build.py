@@ -37,6 +37,7 @@ from typing import Iterator
 
 import nbformat
 
+from byol3d.report.browser import plot_traces
 from byol3d.report.headline import HEADLINE_ENV, load_headline
 from byol3d.report.index import Chapter, outline, render_index
 from byol3d.utils.atomic import atomic_dir, atomic_write_json, atomic_write_text
@@ -157,7 +158,7 @@ def first_3d_figure(executed: list[Path]) -> str | None:
         for cell in nbformat.read(path, as_version=4).cells:
             for out in cell.get("outputs", []):
                 html = out.get("data", {}).get("text/html", "")
-                if '"type":"scatter3d"' in html:
+                if any(t.get("type") == "scatter3d" for traces in plot_traces(html) for t in traces):
                     return html
     return None
 

@@ -22,6 +22,8 @@ MAX_ELASTIC_CELLS = 20_000_000  # noise-grid size guard: a scene tens of metres 
 
 @dataclass
 class AugmentConfig:
+    """Which augmentations a training crop gets, and how strong. All values are checked on creation."""
+
     rotate_z_deg: float = 180.0  # rotation about z, angle uniform in [-rotate_z_deg, rotate_z_deg]
     scale_min: float = 0.8  # isotropic scale factor, uniform in [scale_min, scale_max]
     scale_max: float = 1.2

@@ -16,7 +16,8 @@ def crop_around(coord: np.ndarray, max_points: int, center: np.ndarray) -> np.nd
     n = len(coord)
     if n <= max_points:
         return np.arange(n, dtype=np.int64)
-    dist2 = ((coord - center) ** 2).sum(axis=1)  # (N,)
+    delta = coord - center
+    dist2 = np.einsum("ij,ij->i", delta, delta)  # (N,) squared distances (faster than a sum over axis 1)
     nearest = np.argpartition(dist2, max_points - 1)[:max_points]
     return np.sort(nearest).astype(np.int64)
 

@@ -4,7 +4,7 @@ Both crops are taken from the same voxelised scene, so a point present in both v
 original vertex: its original index identifies it, and the BYOL loss compares the two views' features at
 those shared points. The second crop's centre is drawn inside the first crop, close to its centre, so the
 views always overlap (at least at that centre point); we retry a few centres to reach `min_overlap`.
-The two crops are then augmented independently (see views_from_scene in byol3d.data.dataset).
+The two crops are then augmented independently (see TwoViewDataset in byol3d.data.dataset).
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ def overlapping_crops(
     if not 0 <= min_overlap <= 1 or tries < 1:
         raise ValueError(f"overlapping_crops: need 0 <= min_overlap <= 1 and tries >= 1, got {min_overlap}, {tries}")
     rows1, center1 = random_crop(coord, max_points, rng)
-    dist = np.sqrt(((coord[rows1] - coord[center1]) ** 2).sum(axis=1))  # (K,)
-    candidates = rows1[dist <= shift * dist.max()]  # never empty: holds center1 itself
+    delta = coord[rows1] - coord[center1]
+    dist2 = np.einsum("ij,ij->i", delta, delta)  # (K,) squared distances to crop 1's centre
+    candidates = rows1[dist2 <= shift**2 * dist2.max()]  # never empty: holds center1 itself
     best_rows, best_overlap = rows1, -1.0
     for _ in range(tries):
         center2 = candidates[rng.integers(len(candidates))]

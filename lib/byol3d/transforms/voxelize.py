@@ -37,12 +37,13 @@ def voxelize(
     so `values_per_kept[inverse]` gives every vertex the value of its voxel.
     """
     keys = voxel_keys(coord, voxel_size)  # (V,)
+    if rng is None:  # np.unique's first occurrence = the lowest vertex index of each voxel
+        _, keep, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        return keep.astype(np.int64), inverse.reshape(-1).astype(np.int64)
     _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
     inverse = inverse.reshape(-1).astype(np.int64)  # (V,) voxel rank, in [0, M)
-    if rng is None:
-        order = np.argsort(inverse, kind="stable")  # within a voxel: increasing vertex index
-    else:
-        order = np.lexsort((rng.random(len(keys)), inverse))  # within a voxel: random order
+    # One float sort groups points by voxel in a random order within each voxel; the random part stays
+    # below 0.5 so rounding can never carry a point into the next voxel's group.
+    order = np.argsort(inverse + 0.5 * rng.random(len(keys)))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])  # (M,) first slot of each voxel in `order`
-    keep = order[starts].astype(np.int64)  # (M,)
-    return keep, inverse
+    return order[starts].astype(np.int64), inverse

@@ -86,7 +86,7 @@ def _traces(coord: np.ndarray, colors: np.ndarray | None, marker_size: float, le
 def _scene_layout() -> dict:
     axis = dict(visible=False)
     return dict(aspectmode="data", xaxis=axis, yaxis=axis, zaxis=axis,
-                camera=dict(eye=dict(x=-1.4, y=-1.4, z=1.2)))
+                camera=dict(eye=dict(x=-1.0, y=-1.0, z=1.3)))
 
 
 def scene_figure(coord: np.ndarray, colors: np.ndarray | None = None, title: str = "",

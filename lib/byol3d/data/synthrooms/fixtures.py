@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from byol3d.data.synthrooms.furniture import Furniture, _finish, _u
+from byol3d.data.synthrooms.furniture import Furniture, assemble, uniform
 from byol3d.data.synthrooms.palette import paint, pick, texture
 from byol3d.data.synthrooms.shapes import Surface, box, disk, flip, frustum, grid, subset, transform, wavy_sheet
 
@@ -36,34 +36,34 @@ def basin(rng, sp, w, d, depth, top_z, faucet=True) -> list[Surface]:
 def counter(rng, sp, raw, length, depth, z0, sink_x=None) -> tuple[Furniture, Furniture | None]:
     """A counter top of `length` x `depth` (plus overhang) at height z0, with an optional inset sink
     centred at x = sink_x; returns (counter, sink)."""
-    t, over = _u(rng, 0.03, 0.05), _u(rng, 0.01, 0.04)
+    t, over = uniform(rng, 0.03, 0.05), uniform(rng, 0.01, 0.04)
     lo, hi = (-length / 2, -depth / 2 - over, z0), (length / 2, depth / 2, z0 + t)
-    sw, sd = _u(rng, 0.4, 0.6), min(_u(rng, 0.35, 0.45), depth - 0.15)
+    sw, sd = uniform(rng, 0.4, 0.6), min(uniform(rng, 0.35, 0.45), depth - 0.15)
     hole = None if sink_x is None else (sink_x - sw / 2, sink_x + sw / 2, -sd / 2 - over / 2, sd / 2 - over / 2)
-    top = _finish(raw, paint(_slab_with_hole(lo, hi, hole, sp), pick(rng, rng.choice(["board", "ceramic"]))),
+    top = assemble(raw, paint(_slab_with_hole(lo, hi, hole, sp), pick(rng, rng.choice(["board", "ceramic"]))),
                   (length, depth + over, z0 + t), False)
     if hole is None:
         return top, None
-    parts = basin(rng, sp, sw, sd, _u(rng, 0.14, 0.22), z0 + t)
+    parts = basin(rng, sp, sw, sd, uniform(rng, 0.14, 0.22), z0 + t)
     parts = [transform(p, np.eye(3), (sink_x, -over / 2, 0)) for p in parts]
-    sink = _finish("sink", paint(parts, pick(rng, rng.choice(["metal", "ceramic"]))), (sw, sd, z0 + t), False)
+    sink = assemble("sink", paint(parts, pick(rng, rng.choice(["metal", "ceramic"]))), (sw, sd, z0 + t), False)
     return top, sink
 
 
 def pedestal_sink(rng, sp) -> Furniture:
     """Wash basin on a pedestal, against a wall."""
-    w, d, h = _u(rng, 0.45, 0.65), _u(rng, 0.38, 0.5), _u(rng, 0.8, 0.9)
+    w, d, h = uniform(rng, 0.45, 0.65), uniform(rng, 0.38, 0.5), uniform(rng, 0.8, 0.9)
     parts = [frustum((0, 0.05), 0, h - 0.18, 0.08, 0.1, sp)]
     parts += _slab_with_hole((-w / 2, -d / 2, h - 0.18), (w / 2, d / 2, h), (-w / 2 + 0.05, w / 2 - 0.05,
                              -d / 2 + 0.05, d / 2 - 0.1), sp)
     parts += basin(rng, sp, w - 0.1, d - 0.15, 0.14, h)
-    return _finish("sink", paint(parts, pick(rng, "ceramic")), (w, d, h), False)
+    return assemble("sink", paint(parts, pick(rng, "ceramic")), (w, d, h), False)
 
 
 def toilet(rng, sp) -> Furniture:
     """Toilet: elliptic bowl, seat and lid (open or closed), cistern against the wall."""
-    tw, td, th = _u(rng, 0.36, 0.5), _u(rng, 0.15, 0.22), _u(rng, 0.3, 0.42)
-    rx, ry, hb = _u(rng, 0.17, 0.2), _u(rng, 0.22, 0.27), _u(rng, 0.38, 0.43)
+    tw, td, th = uniform(rng, 0.36, 0.5), uniform(rng, 0.15, 0.22), uniform(rng, 0.3, 0.42)
+    rx, ry, hb = uniform(rng, 0.17, 0.2), uniform(rng, 0.22, 0.27), uniform(rng, 0.38, 0.43)
     depth = td + 2 * ry + 0.05
     cy = depth / 2 - td - ry
     parts = box((-tw / 2, depth / 2 - td, hb), (tw / 2, depth / 2, hb + th), sp, "back", cell=0.2)
@@ -75,37 +75,37 @@ def toilet(rng, sp) -> Furniture:
         parts += [disk((0, cy), hb + 0.01, (rx, ry), sp, inner=0.6), flip(disk((0, cy), hb - 0.12,
                                                                               (rx * 0.5, ry * 0.5), sp))]
         parts += [frustum((0, cy), hb - 0.12, hb, (rx * 0.5, ry * 0.5), (rx * 0.6, ry * 0.6), sp, inward=True)]
-    return _finish("toilet", paint(parts, pick(rng, "ceramic")), (max(tw, 2 * rx), depth, hb + th), True)
+    return assemble("toilet", paint(parts, pick(rng, "ceramic")), (max(tw, 2 * rx), depth, hb + th), True)
 
 
 def bathtub(rng, sp) -> Furniture:
     """Built-in tub: apron, rim with the bowl cut out, and the inside of the bowl."""
-    w, d, h, rim = _u(rng, 1.5, 1.8), _u(rng, 0.7, 0.8), _u(rng, 0.5, 0.6), _u(rng, 0.06, 0.1)
+    w, d, h, rim = uniform(rng, 1.5, 1.8), uniform(rng, 0.7, 0.8), uniform(rng, 0.5, 0.6), uniform(rng, 0.06, 0.1)
     hole = (-w / 2 + rim, w / 2 - rim, -d / 2 + rim, d / 2 - rim)
     parts = _slab_with_hole((-w / 2, -d / 2, 0), (w / 2, d / 2, h), hole, sp)
     bowl = box((hole[0], hole[2], 0.08), (hole[1], hole[3], h), sp, "top", cell=0.4)
-    return _finish("bathtub", paint(parts + [flip(p) for p in bowl], pick(rng, "ceramic")), (w, d, h), True)
+    return assemble("bathtub", paint(parts + [flip(p) for p in bowl], pick(rng, "ceramic")), (w, d, h), True)
 
 
 def curtain(rng, sp, raw, width, z0, z1) -> Furniture:
     """Folded fabric hanging between heights z0 and z1, `width` wide, with its rod."""
-    amp, period = _u(rng, 0.02, 0.06), _u(rng, 0.12, 0.25)
+    amp, period = uniform(rng, 0.02, 0.06), uniform(rng, 0.12, 0.25)
     sheet = wavy_sheet(width, z1 - z0, amp, period, sp, rng.uniform(0, 2 * np.pi))
     sheet.xyz += [-width / 2, 0, z0]
     rod = box((-width / 2 - 0.05, -0.01, z1), (width / 2 + 0.05, 0.01, z1 + 0.02), sp, "back")
     parts = paint([sheet], pick(rng, rng.choice(["fabric", "glass"]))) + paint(rod, pick(rng, "metal"))
-    return _finish(raw, parts, (width + 0.1, 2 * amp + 0.02, z1 + 0.02), False)
+    return assemble(raw, parts, (width + 0.1, 2 * amp + 0.02, z1 + 0.02), False)
 
 
 def wall_panel(rng, sp, raw, w, h) -> Furniture:
     """A flat thing hung on a wall ('picture' with a random image, 'mirror', 'whiteboard'); the back
     face (against the wall) is left out. Bottom edge at z = 0 of the local frame."""
-    t = _u(rng, 0.01, 0.04)
+    t = uniform(rng, 0.01, 0.04)
     parts = box((-w / 2, -t / 2, 0), (w / 2, t / 2, h), sp, "back", cell=0.3)
     paint(parts, pick(rng, {"picture": "board", "mirror": "glass"}.get(raw, "ceramic")))
     if raw == "picture":
         texture([p for p in parts if p.normal[0, 1] < -0.9][0], rng)  # the image on the front face
-    return _finish(raw, parts, (w, t, h), False)
+    return assemble(raw, parts, (w, t, h), False)
 
 
 def door(rng, sp, w, h, recess) -> Furniture:
@@ -113,19 +113,19 @@ def door(rng, sp, w, h, recess) -> Furniture:
     col = pick(rng, "board")
     panel = grid((-w / 2, recess, 0), (w, 0, 0), (0, 0, h), sp, 0.5)
     trim = []
-    tw = _u(rng, 0.05, 0.09)
+    tw = uniform(rng, 0.05, 0.09)
     for lo, hi in (((-w / 2 - tw, -0.015, 0), (-w / 2, 0, h + tw)), ((w / 2, -0.015, 0), (w / 2 + tw, 0, h + tw)),
                    ((-w / 2, -0.015, h), (w / 2, 0, h + tw))):
         trim += box(lo, hi, sp, "back bottom")
     hx = w / 2 - 0.08 if rng.random() < 0.5 else -w / 2 + 0.08
     handle = box((hx - 0.06, recess - 0.06, 0.98), (hx + 0.06, recess, 1.02), sp, "back")
     parts = paint([panel] + trim, col) + paint(handle, pick(rng, "metal"))
-    return _finish("door", parts, (w, 0.1, h), False)
+    return assemble("door", parts, (w, 0.1, h), False)
 
 
 def window(rng, sp, w, z0, z1, depth) -> Furniture:
     """Window in an opening from z0 to z1: frame bars, sparse glass and an inside sill."""
-    mid, f = depth * _u(rng, 0.3, 0.7), _u(rng, 0.04, 0.08)
+    mid, f = depth * uniform(rng, 0.3, 0.7), uniform(rng, 0.04, 0.08)
     col = pick(rng, rng.choice(["metal", "board", "ceramic"]))
     frame = box((-w / 2, mid - 0.03, z0), (w / 2, mid + 0.03, z0 + f), sp, "back")
     frame += box((-w / 2, mid - 0.03, z1 - f), (w / 2, mid + 0.03, z1), sp, "back")
@@ -135,6 +135,6 @@ def window(rng, sp, w, z0, z1, depth) -> Furniture:
         frame += box((-f / 2, mid - 0.03, z0), (f / 2, mid + 0.03, z1), sp, "back")
     glass = grid((-w / 2, mid, z0), (w, 0, 0), (0, 0, z1 - z0), sp * 2, 0.5)
     glass = subset(glass, rng.random(len(glass)) < 0.4)  # glass returns few depth samples
-    sill = box((-w / 2 - 0.05, -_u(rng, 0.02, 0.06), z0 - 0.03), (w / 2 + 0.05, mid - 0.03, z0), sp, "back")
+    sill = box((-w / 2 - 0.05, -uniform(rng, 0.02, 0.06), z0 - 0.03), (w / 2 + 0.05, mid - 0.03, z0), sp, "back")
     parts = paint(frame + sill, col) + paint([glass], pick(rng, "glass"))
-    return _finish("window", parts, (w, depth, z1), False)
+    return assemble("window", parts, (w, depth, z1), False)

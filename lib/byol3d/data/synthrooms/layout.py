@@ -82,8 +82,9 @@ class Room:
         return (np.abs(lx) <= sx / 2 + clearance) & (np.abs(ly) <= sy / 2 + clearance)
 
     def free(self, pos, yaw, size, clearance=0.03) -> np.ndarray | None:
-        """The footprint if the floor there is free, else None."""
-        cells = self.footprint(pos, yaw, size[0], size[1], clearance)
+        """The footprint if the floor there is free, else None (padded by half a cell, so that thin
+        things such as curtains still claim the cells they cross)."""
+        cells = self.footprint(pos, yaw, size[0], size[1], clearance + RES / 2)
         return None if cells is None or (cells & self.occ).any() else cells
 
     def wall_free(self, k, s0, s1, z0, z1) -> bool:

@@ -8,6 +8,8 @@ import numpy as np
 from byol3d.data.synthrooms import fixtures as fx
 from byol3d.data.synthrooms import furniture as fu
 from byol3d.data.synthrooms.layout import Placed, Room, free_spot, on_wall, relative, try_walls
+from byol3d.data.synthrooms.palette import paint, pick
+from byol3d.data.synthrooms.shapes import box
 
 ROOM_TYPES = ("office", "bedroom", "kitchen", "bathroom", "living")
 SCENE_TYPES = {"office": "Office", "bedroom": "Bedroom / Hotel", "kitchen": "Kitchen", "bathroom": "Bathroom",
@@ -113,8 +115,8 @@ def _clutter(room: Room, rng, sp) -> None:
     for p in tops:
         for _ in range(int(rng.integers(0, 4))):
             w, d, h = rng.uniform(0.05, 0.3), rng.uniform(0.05, 0.25), rng.uniform(0.02, 0.25)
-            thing = fu._finish("object", fx.paint(fx.box((-w / 2, -d / 2, 0), (w / 2, d / 2, h), sp, "bottom"),
-                                                  fx.pick(rng, "any")), (w, d, h), False)
+            thing = fu.assemble("object", paint(box((-w / 2, -d / 2, 0), (w / 2, d / 2, h), sp, "bottom"),
+                                                pick(rng, "any")), (w, d, h), False)
             sx, sy = p.furn.size[0] / 2 - w / 2, p.furn.size[1] / 2 - d / 2
             if sx > 0 and sy > 0:
                 relative(room, p, thing, rng.uniform(-sx, sx), rng.uniform(-sy, sy), rng.normal(0, 0.5),
@@ -180,7 +182,7 @@ def _counter_run(room: Room, rng, sp, cab_raw, top_raw, upper: bool, units=None)
         widths = rng.uniform(0.4, 0.8, n)
         length = float(widths.sum())
         k = int(rng.integers(4))
-        probe = fu._finish("probe", [], (length, depth, h + 0.05), True)
+        probe = fu.assemble("probe", [], (length, depth, h + 0.05), True)
         start_len = room.wall_frame(k)[3]
         if start_len < length + 0.1:
             continue

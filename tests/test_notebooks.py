@@ -1,0 +1,67 @@
+"""The course notebooks: paired with their .py source, parameterised for papermill, and executed end to
+end with profile=smoke by the real report builder on the SynthRooms fixtures (then opened offline in
+headless Chromium when it is installed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+from byol3d.report.browser import check_report, find_chromium
+from byol3d.report.build import NOTEBOOKS, build
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+SOURCES = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
+PRESENT = [name for name in NOTEBOOKS if (NOTEBOOK_DIR / f"{name}.ipynb").exists()]
+
+
+def _code(nb) -> list[str]:
+    return [c.source.strip() for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
+def test_notebook_is_paired_and_parameterised(source):
+    paired = source.with_suffix(".ipynb")
+    assert paired.exists(), f"{paired} missing: run `jupytext --to ipynb --set-kernel python3 {source}`"
+    nb = nbformat.read(paired, as_version=4)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{paired}: kernelspec must be python3"
+    assert _code(nb) == _code(jupytext.read(source)), f"{paired} is out of sync with {source.name}: jupytext --sync"
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, f"{paired}: needs exactly one cell tagged 'parameters'"
+    for name in ("profile", "data_root"):
+        assert f"{name} =" in params[0].source, f"{paired}: parameters cell must define {name}"
+
+
+@pytest.fixture(scope="module")
+def smoke_report(synth_processed, synth_raw, tmp_path_factory) -> Path:
+    if not PRESENT:
+        pytest.skip("no course notebooks yet")
+    out = tmp_path_factory.mktemp("report")
+    build("smoke", synth_processed, out, PRESENT, NOTEBOOK_DIR, extra={"raw_root": str(synth_raw)},
+          screenshots=False)
+    return out
+
+
+@pytest.mark.slow
+def test_smoke_report_has_every_chapter_without_errors(smoke_report):
+    index = (smoke_report / "html" / "index.html").read_text()
+    for name in PRESENT:
+        assert f'href="{name}.html"' in index
+        assert (smoke_report / "html" / f"{name}.html").stat().st_size > 0
+        executed = nbformat.read(smoke_report / "executed" / f"{name}.ipynb", as_version=4)
+        errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
+        assert not errors, f"{name}: {errors[0].ename}: {errors[0].evalue}"
+    assert (smoke_report / "html" / "plotly.min.js").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(find_chromium() is None, reason="Chromium not installed (make setup installs it)")
+def test_smoke_report_pages_work_offline_in_chromium(smoke_report):
+    results = check_report(smoke_report / "html")
+    assert set(results) == {"index.html", *(f"{name}.html" for name in PRESENT)}
+    for name, result in results.items():
+        assert result.errors == [], f"{name}: {result.errors}"
+        assert result.drawn == result.figures, f"{name}: only {result.drawn} of {result.figures} figures drew"
