@@ -84,8 +84,8 @@ print(f"profile {profile}: data {data_root.resolve()}, device {pick_device(devic
 # %% [markdown]
 # ## 1 · Dataset statistics
 #
-# Scenes per split and points per scene, read from the cache (array headers only, so this stays fast
-# even for the full ScanNet), then how often each ScanNet20 class occurs. Classes are very unbalanced in
+# Scenes per split and points per scene, read from each scene's label file in the cache (fast even for
+# the full ScanNet), then how often each ScanNet20 class occurs. Classes are very unbalanced in
 # real scans (walls and floors dominate), which is why segmentation is scored by mean IoU over classes.
 
 # %%
@@ -188,7 +188,7 @@ print(f"{len(scene['coord']):,} vertices -> {len(keep):,} voxels of {data_cfg.vo
 # flips, jitter, elastic distortion, auto-contrast, colour jitter and colour drop.
 #
 # Left: where the two crops lie in the scene. Right: the two views as the network receives them (colours
-# shown after undoing the input normalisation; a view whose colours were dropped appears grey).
+# shown after undoing the input normalisation; a view whose colours were dropped appears black).
 
 # %%
 views = TwoViewDataset(data_root, split, data_cfg, seed=seed)

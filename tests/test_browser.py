@@ -39,8 +39,8 @@ def chapter_page(synth_processed, tmp_path_factory) -> Path:
     """A report page rendered by the builder's template from real scene figures, plotly.js beside it."""
     scene = load_scene(list_scenes(synth_processed, "val")[0])
     coord, labels, color = scene["coord"], scene["segment20"], scene["color"]
-    figures = [scene_figure(coord, labels, "classes", max_points=20000),
-               side_by_side([("rgb", coord, color), ("classes", coord, labels)], max_points=8000),
+    figures = [scene_figure(coord, labels, "classes", max_points=6000),
+               side_by_side([("rgb", coord, color), ("classes", coord, labels)], max_points=4000),
                line_figure({"loss": (np.arange(5), np.linspace(2, 1, 5))}, "loss")]
     code = nbformat.v4.new_code_cell("figures", outputs=_report_outputs(figures))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Viewer test"), code])

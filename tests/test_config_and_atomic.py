@@ -88,3 +88,16 @@ def test_atomic_dir_replaces_whole_or_not_at_all(tmp_path):
             raise ValueError("crash")
     assert sorted(p.name for p in final.iterdir()) == ["x.npy"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene"]
+
+
+def test_atomic_outputs_get_the_usual_modes(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        assert (atomic_write_text(tmp_path / "f.txt", "x").stat().st_mode & 0o777) == 0o644
+        with atomic_dir(tmp_path / "d"):
+            pass
+        assert ((tmp_path / "d").stat().st_mode & 0o777) == 0o755
+    finally:
+        os.umask(mask)

@@ -11,15 +11,11 @@ import nbformat
 import pytest
 
 from byol3d.report.browser import check_report, find_chromium
-from byol3d.report.build import NOTEBOOKS, build
+from byol3d.report.build import NOTEBOOKS, build, code_cells
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 SOURCES = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
 PRESENT = [name for name in NOTEBOOKS if (NOTEBOOK_DIR / f"{name}.ipynb").exists()]
-
-
-def _code(nb) -> list[str]:
-    return [c.source.strip() for c in nb.cells if c.cell_type == "code"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[p.stem for p in SOURCES])
@@ -28,7 +24,7 @@ def test_notebook_is_paired_and_parameterised(source):
     assert paired.exists(), f"{paired} missing: run `jupytext --to ipynb --set-kernel python3 {source}`"
     nb = nbformat.read(paired, as_version=4)
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{paired}: kernelspec must be python3"
-    assert _code(nb) == _code(jupytext.read(source)), f"{paired} is out of sync with {source.name}: jupytext --sync"
+    assert code_cells(nb) == code_cells(jupytext.read(source)), f"{paired} is out of sync with {source.name}: jupytext --sync"
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1, f"{paired}: needs exactly one cell tagged 'parameters'"
     for name in ("profile", "data_root"):

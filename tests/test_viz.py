@@ -95,6 +95,8 @@ def test_embedding_and_charts(scene):
     fig = embedding_figure(points, labels, "embedding", max_points=1000)
     assert sum(len(t.x) for t in fig.data) == 1000
     assert set(t.name for t in fig.data) <= set(SCANNET20_NAMES) | {"ignore"}
+    with pytest.raises(ValueError, match="labels must be < 20"):
+        embedding_figure(points[:2], np.array([0, 20]))
 
     confusion = np.diag(np.arange(1, 21)) + 1
     heat = confusion_figure(confusion)

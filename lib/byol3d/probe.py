@@ -37,6 +37,7 @@ from byol3d.eval.linear import NORMALIZATIONS, FrozenProbeModel, LinearProbe, tr
 from byol3d.eval.metrics import segmentation_metrics
 from byol3d.eval.predict import evaluate
 from byol3d.models.config import PointNeXtConfig
+from byol3d.transforms import AugmentConfig
 from byol3d.models.pointnext import PointNeXt
 from byol3d.train.checkpoint import CheckpointError, load_pretrained
 from byol3d.utils.atomic import atomic_dir, atomic_torch_save, atomic_write_json
@@ -49,15 +50,24 @@ PRESETS = ("smoke", "quick", "full")
 PROBE_FORMAT = "byol3d-probe-v1"
 
 
+def no_augment() -> AugmentConfig:
+    """Identity augmentation: linear-probe crops by default look like the (unaugmented) evaluation scenes."""
+    return AugmentConfig(rotate_z_deg=0.0, scale_min=1.0, scale_max=1.0, flip_p=0.0, jitter_sigma=0.0,
+                         elastic_p=0.0, autocontrast_p=0.0, color_drop_p=0.0)
+
+
 @dataclass
 class ProbeConfig:
     model: PointNeXtConfig = field(default_factory=PointNeXtConfig.S)  # network of scratch / random (linear and finetune use the checkpoint's); match the pre-training preset
     data: DataConfig = field(default_factory=DataConfig.quick)  # voxel size, crop size, subset seed of `fraction`
     train_split: str = "train"  # split the probe / network is trained on
     eval_split: str = "val"  # split evaluated on whole scenes
+    eval_fraction: float = 1.0  # share of the eval scenes scored (seeded subset, same for every method); < 1 saves CPU time
     features: str = "both"  # linear probe input: "hypercolumn", "decoder" or "both"
     normalize: str = "standardize"  # non-learned feature normalisation: "standardize", "l2" or "none"
-    points_per_scene: int = 8000  # labelled points per training scene kept in the linear-probe feature cache
+    linear_crops: int = 1  # crops (of data.voxel_max points) per training scene whose frozen features are cached
+    linear_augment: AugmentConfig = field(default_factory=no_augment)  # augmentation of those crops
+    points_per_scene: int = 8000  # labelled points per crop kept in the linear-probe feature cache
     linear_steps: int = 300  # Adam steps of the linear layer
     linear_lr: float = 1e-2  # Adam learning rate of the linear layer (cosine-decayed)
     linear_weight_decay: float = 0.0  # L2 penalty of the linear layer
@@ -76,6 +86,8 @@ class ProbeConfig:
         checks = [
             (self.features in FEATURE_KINDS, "features", f"must be one of {list(FEATURE_KINDS)}"),
             (self.normalize in NORMALIZATIONS, "normalize", f"must be one of {list(NORMALIZATIONS)}"),
+            (0 < self.eval_fraction <= 1, "eval_fraction", "must be in (0, 1]"),
+            (self.linear_crops >= 1, "linear_crops", "must be >= 1"),
             (self.points_per_scene >= 1, "points_per_scene", "must be >= 1"),
             (self.linear_steps >= 1 and self.steps >= 1, "steps", "steps and linear_steps must be >= 1"),
             (self.linear_lr > 0 and self.lr > 0, "lr", "lr and linear_lr must be > 0"),
@@ -146,9 +158,14 @@ def _network(cfg: ProbeConfig, method: str, checkpoint: str | Path | None) -> Po
 
 def _fit_linear(cfg: ProbeConfig, backbone: PointNeXt, train_set: SegmentationDataset,
                 device: torch.device) -> tuple[FrozenProbeModel, list[float]]:
-    """Frozen features of the training scenes (computed once), then the linear layer on them."""
+    """Frozen features of `linear_crops` crops per training scene (computed once), then the linear layer."""
     backbone = freeze(backbone.to(device))
-    feats, labels = collect_features(backbone, train_set, cfg.features, device, cfg.points_per_scene, seed=cfg.seed)
+    cached = []
+    for epoch in range(cfg.linear_crops):
+        train_set.set_epoch(epoch)  # a new crop of every scene
+        cached.append(collect_features(backbone, train_set, cfg.features, device, cfg.points_per_scene,
+                                       seed=cfg.seed + epoch))
+    feats, labels = torch.cat([f for f, _ in cached]), torch.cat([l for _, l in cached])
     probe = LinearProbe(feature_dim(backbone, cfg.features), backbone.cfg.num_classes, cfg.normalize).to(device)
     losses = train_linear(probe, feats, labels, cfg.linear_steps, cfg.linear_lr, cfg.linear_weight_decay,
                           cfg.linear_batch, cfg.seed)
@@ -172,16 +189,16 @@ def run_probe(cfg: ProbeConfig, data_root: str | Path, method: str, out_dir: str
     device = pick_device(cfg.device)
     model = _network(cfg, method, checkpoint)
     linear = method in LINEAR_METHODS
-    train_set = SegmentationDataset(data_root, cfg.train_split, cfg.data, train=not linear, fraction=fraction,
-                                    seed=cfg.seed)
-    eval_set = EvalDataset(data_root, cfg.eval_split, cfg.data)
+    data = dataclasses.replace(cfg.data, augment=cfg.linear_augment) if linear else cfg.data
+    train_set = SegmentationDataset(data_root, cfg.train_split, data, train=True, fraction=fraction, seed=cfg.seed)
+    eval_set = EvalDataset(data_root, cfg.eval_split, cfg.data, fraction=cfg.eval_fraction)
     fit = _fit_linear if linear else _fit_network
     predictor, losses = fit(cfg, model, train_set, device)
     confusion = evaluate(predictor, eval_set, device, model.cfg.num_classes)
     metrics = {
         **segmentation_metrics(confusion),
         "method": method, "fraction": fraction, "train_scenes": train_set.scene_ids,
-        "eval_scenes": len(eval_set), "checkpoint": None if checkpoint is None else str(checkpoint),
+        "eval_scenes": eval_set.scene_ids, "checkpoint": None if checkpoint is None else str(checkpoint),
         "model": to_dict(model.cfg), "config": to_dict(cfg), "config_hash": config_hash(cfg),
         "train_loss": losses, "seconds": round(time.perf_counter() - start, 2),
     }

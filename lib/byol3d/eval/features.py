@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from byol3d.data.dataset import SegmentationDataset, collate_scenes
 from byol3d.data.labels import IGNORE_INDEX
-from byol3d.models.pointnext import PointNeXt
+from byol3d.models.pointnext import EncoderOutput, PointNeXt
 
 FEATURE_KINDS = ("hypercolumn", "decoder", "both")
 WHERE = "byol3d/eval/features.py"
@@ -46,20 +46,47 @@ def feature_dim(model: PointNeXt, kind: str) -> int:
     return dims[kind]
 
 
+def _restrict(enc: EncoderOutput, rows: torch.Tensor) -> EncoderOutput:
+    """The encoder output with stage 0 (the input points) cut down to `rows` (sorted, (R,)).
+
+    The hypercolumn and the last decoder level are per-point functions of stage 0 (3-NN interpolation
+    from coarser stages, then per-point layers; BatchNorm in eval mode), so features computed on the
+    restricted output equal the full features at those rows, for a fraction of the time and memory.
+    """
+    offset = torch.searchsorted(rows, enc.offsets[0])  # (B,) rows before each scene's end
+    return EncoderOutput([enc.coords[0][rows], *enc.coords[1:]], [offset, *enc.offsets[1:]],
+                         [enc.feats[0][rows], *enc.feats[1:]])
+
+
 @torch.no_grad()
-def extract_features(model: PointNeXt, batch: dict, kind: str) -> torch.Tensor:
-    """batch {coord (N, 3), feat (N, 7), offset (B,)} -> per-point features (N, feature_dim)."""
+def iter_features(model: PointNeXt, batch: dict, kind: str, rows: torch.Tensor | None = None,
+                  chunk: int = 65536) -> Iterator[torch.Tensor]:
+    """Per-point features of `rows` (sorted (R,) indices into the batch; None = every point), yielded
+    `chunk` points at a time as (r, feature_dim) tensors. The encoder runs once on the whole batch;
+    chunking keeps memory bounded on large scenes (a hypercolumn is ~1000 floats per point)."""
     _check_kind(kind)
     if model.training:
         raise ValueError(f"{WHERE}: the network is in training mode; call freeze(model) first so that "
                          "BatchNorm uses (and keeps) its running statistics")
     enc = model.encode(batch)
-    parts = []
-    if kind in ("hypercolumn", "both"):
-        parts.append(model.hypercolumn(enc))  # (N, sum C_s)
-    if kind in ("decoder", "both"):
-        parts.append(model.decode(enc))  # (N, width)
-    return torch.cat(parts, dim=1)
+    if rows is None:
+        rows = torch.arange(len(batch["coord"]), device=enc.coords[0].device)
+    for part in rows.split(chunk):
+        sub = _restrict(enc, part)
+        parts = []
+        if kind in ("hypercolumn", "both"):
+            parts.append(model.hypercolumn(sub))  # (r, sum C_s)
+        if kind in ("decoder", "both"):
+            parts.append(model.decode(sub))  # (r, width)
+        yield torch.cat(parts, dim=1)
+
+
+def extract_features(model: PointNeXt, batch: dict, kind: str, rows: torch.Tensor | None = None,
+                     chunk: int = 65536) -> torch.Tensor:
+    """batch {coord (N, 3), feat (N, 7), offset (B,)} -> frozen features (R, feature_dim) of `rows`
+    (every point when None), computed without gradients; see `iter_features`."""
+    parts = list(iter_features(model, batch, kind, rows, chunk))
+    return torch.cat(parts) if parts else torch.zeros(0, feature_dim(model, kind), device=batch["coord"].device)
 
 
 def scene_batches(dataset: SegmentationDataset, device: torch.device, desc: str) -> Iterator[dict]:
@@ -101,6 +128,6 @@ def collect_features(model: PointNeXt, dataset: SegmentationDataset, kind: str, 
     for batch in scene_batches(dataset, device, desc=f"features ({kind})"):
         label = batch["label"].cpu().numpy()
         rows = torch.from_numpy(sample_points(label, points_per_scene, balanced, rng))
-        feats.append(extract_features(model, batch, kind)[rows.to(device)].float().cpu())
+        feats.append(extract_features(model, batch, kind, rows.to(device)).float().cpu())
         labels.append(torch.from_numpy(label)[rows])
     return torch.cat(feats), torch.cat(labels)

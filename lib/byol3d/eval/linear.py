@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from byol3d.data.labels import IGNORE_INDEX
-from byol3d.eval.features import extract_features, freeze
+from byol3d.eval.features import freeze, iter_features
 from byol3d.models.pointnext import PointNeXt
 
 NORMALIZATIONS = ("standardize", "l2", "none")
@@ -71,7 +71,8 @@ class FrozenProbeModel(nn.Module):
         return self
 
     def forward(self, batch: dict) -> torch.Tensor:
-        return self.probe(extract_features(self.backbone, batch, self.kind))
+        """batch -> logits (N, classes), built chunk by chunk (the features of a whole scene are large)."""
+        return torch.cat([self.probe(feats) for feats in iter_features(self.backbone, batch, self.kind)])
 
 
 def train_linear(probe: LinearProbe, feats: torch.Tensor, labels: torch.Tensor, steps: int, lr: float,

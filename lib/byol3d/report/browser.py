@@ -109,7 +109,8 @@ def check_page(page: str | Path, budget_ms: int = 20000, timeout: float = 180.0)
     found = re.search(r"data-byol3d-errors=\"([^\"]*)\"", proc.stdout)
     if found:
         result.errors += json.loads(html_lib.unescape(found.group(1)))
-    result.errors += re.findall(r'CONSOLE[^\]]*\] "(Uncaught[^"]*)"', proc.stderr)
+    # Chromium keeps at most 16 WebGL contexts per page: past that, earlier 3D viewers go blank.
+    result.errors += re.findall(r'CONSOLE[^\]]*\] "((?:Uncaught|WARNING: Too many active WebGL)[^"]*)"', proc.stderr)
     segments = _figure_segments(proc.stdout)
     result.figures = len(segments)
     result.drawn = sum("main-svg" in s for s in segments)

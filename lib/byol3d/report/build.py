@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -59,6 +58,7 @@ def resolve_notebooks(names: list[str], notebook_dir: Path, allow_missing: bool)
     for name in names:
         path = Path(name) if name.endswith(".ipynb") else notebook_dir / f"{name}.ipynb"
         if path.exists():
+            warn_if_stale(path)
             found.append(path.resolve())
             continue
         hint = f" (its .py exists: run `jupytext --to ipynb --set-kernel python3 {path.with_suffix('.py')}`)" \
@@ -69,6 +69,20 @@ def resolve_notebooks(names: list[str], notebook_dir: Path, allow_missing: bool)
     if not found:
         raise ReportError(f"no notebooks to run in {notebook_dir}")
     return found
+
+
+def code_cells(notebook: nbformat.NotebookNode) -> list[str]:
+    return [cell.source.strip() for cell in notebook.cells if cell.cell_type == "code"]
+
+
+def warn_if_stale(notebook: Path) -> None:
+    """Warn when the .ipynb's code differs from its paired .py (the reviewed source): it would run old code."""
+    import jupytext
+
+    source = notebook.with_suffix(".py")
+    if source.exists() and code_cells(nbformat.read(notebook, as_version=4)) != code_cells(jupytext.read(source)):
+        print(f"[report] WARNING: {notebook.name} differs from {source.name}; run `jupytext --sync {source}`",
+              flush=True)
 
 
 def check_data(data: Path) -> Path:
@@ -229,6 +243,10 @@ def run_chapters(notebooks: list[Path], staging: Path, profile: str, data_root: 
         figures = load_headline(staging / "headline" / f"{notebook.stem}.json")
         title, summary = outline(nbformat.read(executed, as_version=4), notebook.stem)
         chapters.append(Chapter(notebook.stem, title, summary, seconds, str(figures.get("device", device)), figures))
+    strays = sorted({p.stem for p in (staging / "headline").glob("*.json")} - {c.name for c in chapters})
+    if strays:
+        print(f"[report] WARNING: key figures recorded for unknown chapters {strays} are not shown: "
+              "record_headline's chapter must be the notebook's file stem", flush=True)
     return chapters
 
 
@@ -263,6 +281,7 @@ def build(profile: str, data: Path, out: Path, notebooks: list[str], notebook_di
         shot = screenshots and take_screenshots(html_dir, sorted((staging / "executed").glob("*.ipynb")),
                                                 staging / "screenshots")
         swap_in(staging, out, OUTPUTS if shot else OUTPUTS[:2])
+        shutil.rmtree(out / ".staging-failed", ignore_errors=True)  # an old failure is fixed now
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     for ch in chapters:

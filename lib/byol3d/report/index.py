@@ -110,4 +110,7 @@ def render_index(chapters: list[Chapter], profile: str, date: str, commit: str, 
         data_root=html.escape(data_root), headline=headline_table(merged),
         efficiency=efficiency_table(merged), chapters=chapter_rows(chapters),
         total=f"{sum(ch.seconds for ch in chapters) / 60:.1f}",
+        budget_note="" if profile == "full" else (
+            f"{profile.capitalize()}-profile numbers come from small training budgets: they show the method "
+            "working, not its ceiling (run <code>PROFILE=full</code> on a GPU for those)."),
     )

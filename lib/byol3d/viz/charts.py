@@ -89,6 +89,8 @@ def embedding_figure(points_2d: np.ndarray, labels: np.ndarray, title: str = "",
         raise ValueError(
             f"byol3d.viz.embedding_figure: need points (N, 2) and labels (N,), got {points_2d.shape} and {labels.shape}"
         )
+    if labels.max(initial=-1) >= NUM_CLASSES:
+        raise ValueError(f"byol3d.viz.embedding_figure: labels must be < {NUM_CLASSES} (ScanNet20) or -1")
     keep = subsample(len(points_2d), max_points, seed)
     points_2d, labels = points_2d[keep], labels[keep]
     fig = go.Figure()

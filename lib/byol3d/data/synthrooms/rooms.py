@@ -17,7 +17,8 @@ SCENE_TYPES = {"office": "Office", "bedroom": "Bedroom / Hotel", "kitchen": "Kit
 
 
 def furnish(room: Room, rng: np.random.Generator, sp: float) -> None:
-    """Fill `room` according to its type, then windows, walls and clutter common to all rooms."""
+    """Fill `room` according to its type, then add what every room gets: curtains, pictures, bins,
+    boxes and unlabelled clutter on tables and counters."""
     {"office": _office, "bedroom": _bedroom, "kitchen": _kitchen, "bathroom": _bathroom,
      "living": _living}[room.room_type](room, rng, sp)
     _curtains(room, rng, sp)
