@@ -23,7 +23,16 @@ from byol3d.models.config import PointNeXtConfig
 from byol3d.pretrain import PretrainConfig, load_config, run_pretrain
 from byol3d.train.checkpoint import load_checkpoint, load_pretrained
 
-REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def one_thread():
+    """Run training on one torch thread: on a loaded 2-core machine, 2 OpenMP threads were measured to be
+    10-20x slower per BYOL step than 1 (threads wait for each other at every op)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _tiny(**overrides) -> PretrainConfig:
@@ -93,7 +102,7 @@ def _metrics(run: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path):
+def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path, one_thread):
     cfg = _tiny(steps=12, warmup=2, lr=2e-3, loss="both")
     run = run_pretrain(cfg, synth_processed, tmp_path / "run")
     rows = _metrics(run)
@@ -112,7 +121,7 @@ def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path):
 
 
 def _cli(data: Path, config: Path, out: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "byol3d.pretrain", "--data", str(data), "--config", str(config), "--out", str(out)]
     return subprocess.Popen([*cmd, *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

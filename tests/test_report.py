@@ -17,12 +17,15 @@ from byol3d.report.build import ReportError, build, check_data, main, resolve_no
 from byol3d.report.index import Chapter, render_index
 
 GOOD_SOURCE = """
+import sys
+
 import numpy as np
 from byol3d.data.cache import list_scenes, load_scene
 from byol3d.report import record_headline
 from byol3d.viz import scene_figure, setup_plotly
 
 print("mode", setup_plotly(), "extra", extra)
+print("PROGRESS-" + "ON-STDERR", file=sys.stderr)  # a progress bar, say
 scene = load_scene(list_scenes(data_root, "train")[0])
 record_headline("{name}", {{"miou_byol_linear": 0.41, "miou_scratch": 0.30, "points": int(len(scene["coord"])),
                            "label_efficiency": {{"fractions": [0.1, 1.0], "byol_linear": [0.2, 0.41]}}}})
@@ -68,7 +71,7 @@ def test_build_runs_notebooks_and_writes_offline_report(notebook_dir, synth_proc
         (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").stat().st_size
     for name in ("01_tiny", "02_tiny"):
         page = (html_dir / f"{name}.html").read_text()
-        assert '<script src="plotly.min.js"></script>' in page
+        assert '<script src="plotly.min.js"></script>' in page and "PROGRESS-ON-STDERR" not in page
         assert [[t["type"] for t in traces][:1] for traces in plot_traces(page)] == [["scatter3d"]]
         assert "cdnjs" not in page and "cdn.plot.ly" not in page and "require.min.js" not in page
         executed = nbformat.read(out / "executed" / f"{name}.ipynb", as_version=4)
@@ -78,6 +81,7 @@ def test_build_runs_notebooks_and_writes_offline_report(notebook_dir, synth_proc
     stdout = {n: "".join(o.get("text", "") for c in nbformat.read(out / "executed" / f"{n}.ipynb", as_version=4).cells
                          for o in c.get("outputs", [])) for n in ("01_tiny", "02_tiny")}
     assert "mode report extra hello" in stdout["01_tiny"] and "no extra" in stdout["02_tiny"]
+    assert "PROGRESS-ON-STDERR" in stdout["01_tiny"]  # kept in the executed notebook, hidden in the page
     assert "undeclared" not in (out / "executed" / "02_tiny.ipynb").read_text()
     meta = json.loads((html_dir / "build.json").read_text())
     assert [c["name"] for c in meta["chapters"]] == ["01_tiny", "02_tiny"] and meta["profile"] == "smoke"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from byol3d.byol.ema import tau_schedule
 from byol3d.byol.model import BYOL, LOSSES
@@ -92,14 +92,14 @@ class PretrainConfig:
     @classmethod
     def smoke(cls) -> "PretrainConfig":
         """A few tiny steps: end-to-end checks in seconds."""
-        return cls(data=DataConfig(voxel_max=1500), dense_pairs=256, proj_hidden=128, proj_out=64, warmup=1,
+        return cls(data=DataConfig(voxel_max=1000), dense_pairs=256, proj_hidden=128, proj_out=64, warmup=1,
                    steps=4, ckpt_every=2)
 
     @classmethod
     def quick(cls) -> "PretrainConfig":
         """CPU, minutes, SynthRooms: PointNeXt-S, 8000-point views, small heads."""
         return cls(data=DataConfig.quick(), dense_pairs=512, proj_hidden=512, proj_out=128, warmup=5,
-                   steps=60, ckpt_every=20)
+                   steps=50, ckpt_every=25)
 
     @classmethod
     def full(cls) -> "PretrainConfig":
@@ -151,6 +151,7 @@ def _check_run_dir(cfg: PretrainConfig, out: Path, resume: bool) -> str:
 
 
 def make_pretrain_loader(cfg: PretrainConfig, data_root: Path, info: DistInfo):
+    """Two-view loader over this rank's shard, its resumable sampler and the steps per epoch."""
     dataset = TwoViewDataset(data_root, cfg.split, cfg.data, seed=cfg.seed)
     sampler = ResumableSampler(dataset, info, seed=cfg.seed)
     loader = make_loader(dataset, cfg.batch_size, shuffle=False, num_workers=cfg.num_workers, sampler=sampler,

@@ -68,7 +68,7 @@ def train_segmentation(model: PointNeXt, dataset: SegmentationDataset, schedule:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.clip)
             optimizer.step()
             scheduler.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
             if len(losses) >= schedule.steps:

@@ -101,6 +101,6 @@ def train_linear(probe: LinearProbe, feats: torch.Tensor, labels: torch.Tensor, 
         loss.backward()
         optimizer.step()
         schedule.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     probe.eval()
     return losses

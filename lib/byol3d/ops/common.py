@@ -99,14 +99,26 @@ def batch_to_offset(counts: torch.Tensor | Sequence[int]) -> torch.Tensor:
     return torch.cumsum(counts, 0)
 
 
-def pair_dist2(xyz: torch.Tensor, new_xyz: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Squared distances (M, k) between each query new_xyz (M, 3) and its neighbours xyz[idx (M, k)].
+def sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Squared distance between broadcastable a (..., 3) and b (..., 3) -> (...).
 
-    Every backend reports distances through this one formula (sum of squared coordinate
-    differences, in the input dtype), so cpu and torch results agree bit for bit on the same indices.
+    Written coordinate by coordinate, (dx*dx + dy*dy) + dz*dz, so that every backend and every
+    op rounds the same way (cpu and torch results then agree bit for bit on the same indices),
+    and so that no (..., 3) difference tensor is materialised.
     """
-    diff = xyz[idx] - new_xyz[:, None, :]  # (M, k, 3)
-    return (diff * diff).sum(-1)  # (M, k)
+    d = a[..., 0] - b[..., 0]
+    out = d * d
+    d = a[..., 1] - b[..., 1]
+    out = out + d * d
+    d = a[..., 2] - b[..., 2]
+    return out + d * d
+
+
+def pair_dist2(xyz: torch.Tensor, new_xyz: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Squared distances (M, k) between each query new_xyz (M, 3) and its neighbours xyz[idx (M, k)]."""
+    m, k = idx.shape
+    nbr = xyz.index_select(0, idx.reshape(-1)).view(m, k, 3)  # (M, k, 3)
+    return sq_dist(nbr, new_xyz[:, None, :])  # (M, k)
 
 
 def pad_with_first(idx: torch.Tensor, dist2: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

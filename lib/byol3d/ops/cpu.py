@@ -1,6 +1,7 @@
 """CPU backend of byol3d.ops on well-kept native libraries: scipy's cKDTree and fpsample.
 
-- kNN / ball query: one `scipy.spatial.cKDTree` per scene, queried with `workers=-1` (all cores);
+- kNN / ball query: one `scipy.spatial.cKDTree` per scene (sliding-midpoint build, 2-3x faster to
+  build than the balanced default at equal query speed), queried with `workers=-1` (all cores);
   ball query bounds the search with `distance_upper_bound`, so no distance matrix is ever formed.
 - FPS: fpsample's bucket FPS (QuickFPS, Han et al. 2023: exact FPS pruned with a KD-tree of
   buckets), one scene per thread. fpsample 1.0.x applies `start_idx` AFTER its KD-tree has reordered
@@ -99,7 +100,7 @@ def _query_scenes(k, xyz, offset, new_xyz, new_offset, radius=None) -> np.ndarra
         if qe == qs:
             continue
         kk = min(k, e - s)
-        _, local = cKDTree(pts[s:e]).query(qry[qs:qe], k=kk, distance_upper_bound=bound, workers=-1)
+        _, local = cKDTree(pts[s:e], balanced_tree=False, compact_nodes=False).query(qry[qs:qe], k=kk, distance_upper_bound=bound, workers=-1)
         local = local.reshape(qe - qs, kk)  # (Q, kk); e - s marks "none"
         out[qs:qe, :kk] = np.where(local < e - s, local + s, -1)
     return out

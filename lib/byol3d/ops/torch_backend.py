@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import torch
 
-from .common import pad_with_first, pair_dist2, radius_mask, scene_ranges
+from .common import pad_with_first, pair_dist2, radius_mask, scene_ranges, sq_dist
 
-# Query-point pairs per distance chunk: 2**22 pairs = 48 MB of float32 differences.
+# Query-point pairs per distance chunk: 2**22 pairs = 16 MB per float32 (c, P) temporary.
 CHUNK_ELEMENTS = 2**22
 
 
@@ -35,8 +35,7 @@ def farthest_point_sample(xyz: torch.Tensor, offset: list[int], new_offset: list
     cur = torch.zeros(len(ranges), dtype=torch.int64, device=xyz.device)  # (B,) local index
     chosen = [cur]
     for _ in range(max(m_counts) - 1):
-        diff = pts - pts[rows, cur][:, None, :]  # (B, Nmax, 3)
-        mind = torch.minimum(mind, (diff * diff).sum(-1))  # (B, Nmax)
+        mind = torch.minimum(mind, sq_dist(pts, pts[rows, cur][:, None, :]))  # (B, Nmax)
         cur = torch.argmax(mind, dim=1)  # (B,)
         chosen.append(cur)
     local = torch.stack(chosen, 1)  # (B, max M_b)
@@ -50,8 +49,7 @@ def _knn_scene(k: int, pts: torch.Tensor, queries: torch.Tensor) -> torch.Tensor
     chunk = max(1, CHUNK_ELEMENTS // pts.shape[0])
     out = []
     for q in torch.split(queries, chunk):
-        diff = q[:, None, :] - pts[None, :, :]  # (c, P, 3)
-        d2 = (diff * diff).sum(-1)  # (c, P)
+        d2 = sq_dist(q[:, None, :], pts[None, :, :])  # (c, P)
         out.append(torch.topk(d2, kk, dim=1, largest=False, sorted=True).indices)  # (c, kk)
     return torch.cat(out) if out else queries.new_zeros(0, kk, dtype=torch.int64)
 

@@ -116,6 +116,8 @@ def execute(notebook: Path, output: Path, parameters: dict) -> float:
             f"notebook {notebook.name} failed in cell {err.cell_index} (execution count {err.exec_count}"
             f"{', starting ' + repr(first_line[0]) if first_line else ''}): {err.ename}: {err.evalue}"
         ) from err
+    except Exception as err:  # the kernel died (e.g. out of memory) or could not start
+        raise ReportError(f"notebook {notebook.name} could not run: {type(err).__name__}: {err}") from err
     return time.perf_counter() - start
 
 
