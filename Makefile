@@ -42,7 +42,7 @@ $(DATA)/processed/summary.json:
 	$(PY) -m byol3d.data.preprocess --scannet-root $(DATA)/raw --out $(DATA)/processed --workers 2
 
 report: data
-	$(PY) -m byol3d.report.build --profile $(PROFILE) --data $(DATA)/processed
+	$(PY) -m byol3d.report.build --profile $(PROFILE) --data $(DATA)/processed --param raw_root=$(abspath $(DATA))/raw
 
 bench: setup
 	$(PY) bench/ops.py

@@ -156,9 +156,10 @@ def three_nn_interpolate(xyz_known, offset_known, feats_known, xyz_query, offset
     Weights 1/(d + 1e-8) over the 3 nearest known points of the same scene, normalised to sum 1.
     Differentiable w.r.t. feats_known (the weights are constants).
     """
-    if not isinstance(feats_known, torch.Tensor) or feats_known.dim() != 2 or feats_known.shape[0] != xyz_known.shape[0]:
+    n_rows = xyz_known.shape[0]
+    if not isinstance(feats_known, torch.Tensor) or feats_known.dim() != 2 or feats_known.shape[0] != n_rows:
         raise OpsInputError(
-            f"byol3d.ops.three_nn_interpolate: feats_known must be (N, C) with N = {xyz_known.shape[0]}, "
+            f"byol3d.ops.three_nn_interpolate: feats_known must be (N, C) with N = {n_rows}, "
             f"got {tuple(getattr(feats_known, 'shape', ()))}"
         )
     idx, dist2 = knn(3, xyz_known, offset_known, xyz_query, offset_query, backend=backend)  # (M, 3), (M, 3)

@@ -3,6 +3,8 @@
 `pointops` is not a dependency: importing byol3d.ops never needs it, and asking for this backend
 without it raises an error saying how to install it. Its outputs (int32 indices, -1 placeholders in
 ball query) are converted to the byol3d.ops conventions (int64 global rows, nearest-padding).
+Pointcept's ball-query kernel keeps the nearest k inside the radius (a distance heap), the same
+choice as the other backends. Not exercised by the CPU-only test suite (no GPU in CI).
 """
 
 from __future__ import annotations
