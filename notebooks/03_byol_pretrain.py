@@ -85,7 +85,9 @@ if "google.colab" in sys.modules:
 # * `dense` — the decoder's per-point features are compared *point by point* on the points both views
 #   share (same original vertex), a fixed number of pairs per scene, so the decoder is pre-trained for
 #   segmentation too;
-# * `both` — the sum, dense weighted by `dense_weight`.
+# * `both` — the sum, dense weighted by `dense_weight` (the default of the presets).
+#
+# With `global` alone the decoder receives no gradient: it is frozen and exported at its initialisation.
 
 # %% [markdown]
 # ## Configuration and run folder
@@ -130,9 +132,10 @@ print(f"{len(rows)} steps, final loss {rows[-1]['loss']:.3f}, "
 # %% [markdown]
 # ## Loss
 #
-# The loss of one direction is $2 - 2\cos$: 0 for a perfect prediction, 2 for an orthogonal one, and
-# the symmetrised sum starts near $2 \times 2 = 4$ per term. It falls quickly as the online network
-# learns to predict the (slowly moving) target.
+# The loss of one direction is $2 - 2\cos$: 0 for a perfect prediction, 2 for an orthogonal one. At the
+# start predictions and targets are nearly orthogonal, so each symmetrised term (global, dense) starts
+# near $2 + 2 = 4$; the loss falls quickly as the online network learns to predict the slowly moving
+# target. It does not go to 0: the two views differ (crop, augmentation) and the target keeps moving.
 
 # %%
 steps = [r["step"] for r in rows]

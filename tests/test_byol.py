@@ -15,7 +15,7 @@ from byol3d.byol.ema import ema_update, tau_schedule
 from byol3d.byol.heads import MLPHead
 from byol3d.byol.loss import match_views, normalized_mse, pool_scenes, symmetric_loss
 from byol3d.byol.monitor import collapse_std, mean_cosine
-from byol3d.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from byol3d.train.checkpoint import CheckpointError, load_checkpoint, restore_rng, save_checkpoint
 from byol3d.train.schedule import cosine_with_warmup, lr_factor
 
 
@@ -168,8 +168,6 @@ def test_checkpoint_round_trip_restores_rng(tmp_path):
     expected = (random.random(), float(np.random.rand()), float(torch.rand(1)))
     random.seed(99), np.random.seed(99), torch.manual_seed(99)
     state = load_checkpoint(path, required=("step", "online"))
-    from byol3d.train.checkpoint import restore_rng
-
     restore_rng(state["rng"])
     assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
     assert state["step"] == 7 and torch.equal(state["online"]["0.weight"], net.state_dict()["0.weight"])

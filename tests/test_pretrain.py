@@ -25,7 +25,7 @@ from byol3d.train.checkpoint import load_checkpoint, load_pretrained
 
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
     """Run training on one torch thread: on a loaded 2-core machine, 2 OpenMP threads were measured to be
     10-20x slower per BYOL step than 1 (threads wait for each other at every op)."""
@@ -102,7 +102,7 @@ def _metrics(run: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path, one_thread):
+def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path):
     cfg = _tiny(steps=12, warmup=2, lr=2e-3, loss="both")
     run = run_pretrain(cfg, synth_processed, tmp_path / "run")
     rows = _metrics(run)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,7 +207,9 @@ def _read_metrics(path: Path, upto: int) -> list[str]:
 
 
 def _restore(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, steps_per_epoch: int) -> int:
-    state = load_checkpoint(path, required=("online", "target", "optimizer", "scheduler", "step", "sampler", "config"))
+    """Load everything `_save` wrote; returns the number of steps already done."""
+    keys = ("online", "target", "optimizer", "scheduler", "step", "sampler", "config")
+    state = load_checkpoint(path, required=keys)
     if _result_fields(state["config"]) != _result_fields(to_dict(cfg)):
         raise ConfigError(f"{path}: checkpoint was written with a different config")
     if state["sampler"]["steps_per_epoch"] != steps_per_epoch:
@@ -231,10 +234,18 @@ def _save(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, st
 
 
 def build_training(cfg: PretrainConfig, info: DistInfo, total: int):
+    """BYOL model on the device, its (DDP-wrapped) online network, AdamW and the LR scheduler.
+
+    Biases and BatchNorm parameters (the 1-D tensors) get no weight decay, as in BYOL (Grill et al.
+    2020, Appendix C) and PointNeXt's training recipe.
+    """
     seed_everything(cfg.seed)  # same seed on every rank: identical initial weights
     model = BYOL(cfg.model, cfg.loss, cfg.pool, cfg.proj_hidden, cfg.proj_out, cfg.dense_weight, cfg.dense_pairs)
     model = prepare_batchnorm(model, info).to(info.device)
-    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = model.trainable_parameters()
+    groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
     return model, wrap_ddp(model.online, info), optimizer, cosine_with_warmup(optimizer, total, cfg.warmup)
 
 
@@ -300,14 +311,18 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
     parser.add_argument("--steps", type=int, help="override the number of steps (sets epochs to 0)")
     parser.add_argument("--device", help="override the device: auto, cpu, cuda")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy machine)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     overrides = {"steps": args.steps, "epochs": 0} if args.steps is not None else {}
     if args.device:
         overrides["device"] = args.device
     cfg = dataclasses.replace(cfg, **overrides)
     out = run_pretrain(cfg, args.data, args.out or default_run_dir(cfg), resume=args.resume)
-    print(f"run folder: {out}")
+    if os.environ.get("RANK", "0") == "0":
+        print(f"run folder: {out}")
     return out
 
 

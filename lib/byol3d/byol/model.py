@@ -116,7 +116,7 @@ class BYOL(nn.Module):
                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """Total loss of one step and its metrics; `online` is the (possibly DDP-wrapped) online net."""
         rows1, rows2 = self.match(view1, view2, generator)
-        out = (online or self.online)(view1, rows1, view2, rows2)
+        out = (self.online if online is None else online)(view1, rows1, view2, rows2)
         with torch.no_grad():
             target = [self.target(view1, rows1), self.target(view2, rows2)]
         losses, metrics = {}, {}

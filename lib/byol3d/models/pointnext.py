@@ -49,7 +49,9 @@ class Stage(nn.Module):
         else:
             c_in = cfg.channels[s - 1]
             self.entry = SetAbstraction(c_in, c_out, cfg.sa_layers, cfg.strides[s], sa_radius, cfg.nsample)
-        self.blocks = nn.ModuleList(InvResMLP(c_out, cfg.expansion, self.block_radius) for _ in range(cfg.blocks[s] - 1))
+        self.blocks = nn.ModuleList(
+            InvResMLP(c_out, cfg.expansion, self.block_radius) for _ in range(cfg.blocks[s] - 1)
+        )
 
     def forward(
         self, xyz: torch.Tensor, offset: torch.Tensor, feats: torch.Tensor, backend: str | None

@@ -1,0 +1,164 @@
+"""Segmentation probe on generated SynthRooms scenes: inverse-map scattering, frozen features stay frozen,
+chunked features equal full ones, the same training scenes for every method, end-to-end runs that
+write sane metrics.json files, and the saved predictor reloads."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from byol3d.config import ConfigError, load_yaml, save_yaml
+from byol3d.data.cache import load_scene
+from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset, collate_scenes
+from byol3d.data.labels import NUM_CLASSES, SCANNET20_NAMES
+from byol3d.eval.features import (collect_features, extract_features, feature_dim, freeze, sample_points,
+                                  scene_batches)
+from byol3d.eval.linear import FrozenProbeModel, LinearProbe, train_linear
+from byol3d.eval.predict import evaluate, scatter_to_vertices
+from byol3d.models.config import PointNeXtConfig
+from byol3d.models.pointnext import PointNeXt
+from byol3d.probe import ProbeConfig, load_config, load_probe, main, run_probe
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a loaded 2-core machine two OpenMP threads mostly wait for each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _tiny_cfg(**overrides) -> ProbeConfig:
+    """The smoke preset made lighter still: a handful of steps, small crops, CPU."""
+    cfg = ProbeConfig.smoke()
+    return dataclasses.replace(cfg, data=DataConfig(voxel_max=1500), points_per_scene=500, linear_steps=15,
+                               device="cpu", **overrides)
+
+
+def _small_net() -> PointNeXt:
+    torch.manual_seed(0)
+    return PointNeXt(PointNeXtConfig(width=16))
+
+
+def test_scatter_to_vertices_by_hand():
+    pred = torch.tensor([4, 7, 9])
+    inverse = torch.tensor([0, 0, 2, 1, 2, 2])
+    assert scatter_to_vertices(pred, inverse).tolist() == [4, 4, 9, 7, 9, 9]
+    with pytest.raises(ValueError, match="inverse map"):
+        scatter_to_vertices(pred, torch.tensor([0, 3]))
+
+
+def test_scatter_on_a_real_scene(synth_processed):
+    item = EvalDataset(synth_processed, "val", DataConfig())[0]
+    vertex = scatter_to_vertices(item["label"], item["inverse"])  # voxel labels back to every vertex
+    assert vertex.shape == item["vertex_label"].shape
+    # a kept vertex gets exactly its own label; the others their voxel's (mostly the same class)
+    assert torch.equal(vertex[item["index"]], item["label"])
+    assert (vertex == item["vertex_label"]).float().mean() > 0.9
+
+
+def test_chunked_and_row_features_equal_full_features(synth_processed):
+    net = freeze(_small_net())
+    batch = collate_scenes([SegmentationDataset(synth_processed, "train", DataConfig(voxel_max=3000),
+                                                train=True)[0]])
+    full = extract_features(net, batch, "both")
+    assert full.shape == (len(batch["coord"]), feature_dim(net, "both")) and not full.requires_grad
+    torch.testing.assert_close(extract_features(net, batch, "both", chunk=700), full)
+    rows = torch.tensor([0, 5, 17, 1000, len(full) - 1])
+    torch.testing.assert_close(extract_features(net, batch, "hypercolumn", rows), full[rows, :sum(net.encoder_channels)])
+    torch.testing.assert_close(extract_features(net, batch, "decoder", rows), full[rows, -net.decoder_channels:])
+
+
+def test_frozen_means_frozen(synth_processed):
+    net = freeze(_small_net())
+    before = {k: v.clone() for k, v in net.state_dict().items()}  # weights and BatchNorm statistics
+    data = DataConfig(voxel_max=1500)
+    train_set = SegmentationDataset(synth_processed, "train", data, train=True)
+    feats, labels = collect_features(net, train_set, "both", torch.device("cpu"), points_per_scene=300)
+    probe = LinearProbe(feature_dim(net, "both"), NUM_CLASSES, "standardize")
+    losses = train_linear(probe, feats, labels, steps=20, lr=1e-2, weight_decay=0.0, batch_points=512, seed=0)
+    assert losses[-1] < losses[0]
+    model = FrozenProbeModel(net, probe, "both")
+    model.train()  # must not unfreeze the backbone's BatchNorm
+    assert not net.training and probe.training
+    model.eval()
+    evaluate(model, EvalDataset(synth_processed, "val", data, fraction=0.01), torch.device("cpu"))
+    assert all(not p.requires_grad for p in net.parameters())
+    for key, value in net.state_dict().items():
+        assert torch.equal(value, before[key]), f"{key} changed while frozen"
+    with pytest.raises(ValueError, match="training mode"):
+        extract_features(_small_net().train(), collate_scenes([train_set[0]]), "both")
+
+
+def test_balanced_sampling():
+    labels = np.array([0] * 1000 + [3] * 10 + [-1] * 50)
+    rows = sample_points(labels, 20, balanced=True, rng=np.random.default_rng(0))
+    assert np.bincount(labels[rows], minlength=4)[[0, 3]].tolist() == [10, 10]
+    rows = sample_points(labels, 500, balanced=False, rng=np.random.default_rng(0))
+    assert len(rows) == 500 and (labels[rows] >= 0).all()
+
+
+def test_config_presets_yaml_and_errors(tmp_path):
+    for name in ("smoke", "quick", "full"):
+        cfg = load_config(name)
+        save_yaml(cfg, tmp_path / f"{name}.yaml")
+        assert load_yaml(ProbeConfig, tmp_path / f"{name}.yaml") == cfg
+    (tmp_path / "bad.yaml").write_text("features: everything\n")
+    with pytest.raises(ConfigError, match="bad.yaml.*features"):
+        load_config(str(tmp_path / "bad.yaml"))
+    with pytest.raises(ConfigError, match="needs --checkpoint"):
+        run_probe(_tiny_cfg(), tmp_path, "linear", tmp_path / "out")
+    with pytest.raises(ConfigError, match="drop --checkpoint"):
+        run_probe(_tiny_cfg(), tmp_path, "scratch", tmp_path / "out", checkpoint=tmp_path / "encoder.pt")
+
+
+def _labelled_vertices(root, split: str, scene_ids: list[str]) -> int:
+    return sum(int((load_scene(root / split / s)["segment20"] >= 0).sum()) for s in scene_ids)
+
+
+@pytest.mark.slow
+def test_random_and_scratch_end_to_end(synth_processed, tmp_path, one_thread):
+    """CLI run of the random probe, run_probe of scratch: same training scenes, sane metrics, reloadable."""
+    cfg_path = tmp_path / "tiny.yaml"
+    save_yaml(_tiny_cfg(), cfg_path)
+    out = tmp_path / "random"
+    main(["--data", str(synth_processed), "--method", "random", "--fraction", "0.5", "--config", str(cfg_path),
+          "--out", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 <= metrics["miou"] <= 1 and 0 <= metrics["macc"] <= 1 and 0 <= metrics["oa"] <= 1
+    assert list(metrics["per_class_iou"]) == list(SCANNET20_NAMES)
+    confusion = np.array(metrics["confusion"])
+    assert confusion.shape == (NUM_CLASSES, NUM_CLASSES)
+    assert confusion.sum() == _labelled_vertices(synth_processed, "val", metrics["eval_scenes"])
+    assert metrics["method"] == "random" and metrics["fraction"] == 0.5 and len(metrics["train_scenes"]) == 2
+    # the saved predictor reproduces the evaluation exactly
+    eval_set = EvalDataset(synth_processed, "val", _tiny_cfg().data, fraction=_tiny_cfg().eval_fraction)
+    np.testing.assert_array_equal(evaluate(load_probe(out), eval_set, torch.device("cpu")), confusion)
+
+    scratch = run_probe(_tiny_cfg(steps=1), synth_processed, "scratch", tmp_path / "scratch", fraction=0.5)
+    assert scratch["train_scenes"] == metrics["train_scenes"]  # the same subset for every method
+    assert 0 <= scratch["miou"] <= 1 and np.array(scratch["confusion"]).sum() == confusion.sum()
+    assert isinstance(load_probe(tmp_path / "scratch"), PointNeXt)
+
+
+@pytest.mark.slow
+def test_linear_and_finetune_from_a_byol_checkpoint(synth_processed, tmp_path, one_thread):
+    from byol3d.pretrain import PretrainConfig, run_pretrain
+
+    pre = dataclasses.replace(PretrainConfig.smoke(), steps=2, device="cpu")
+    encoder = run_pretrain(pre, synth_processed, tmp_path / "byol") / "encoder.pt"
+    linear = run_probe(_tiny_cfg(), synth_processed, "linear", tmp_path / "linear", checkpoint=encoder)
+    assert 0 <= linear["miou"] <= 1 and linear["checkpoint"] == str(encoder)
+    assert linear["train_loss"][-1] < linear["train_loss"][0]
+    # the frozen backbone inside the saved probe is the pre-trained network, untouched
+    pretrained = torch.load(encoder, weights_only=True)["state_dict"]
+    backbone = load_probe(tmp_path / "linear").backbone.state_dict()
+    assert all(torch.equal(backbone[k], v) for k, v in pretrained.items())
+
+    finetune = run_probe(_tiny_cfg(steps=1), synth_processed, "finetune", tmp_path / "ft", checkpoint=encoder)
+    assert 0 <= finetune["miou"] <= 1 and (tmp_path / "ft" / "probe.pt").is_file()
