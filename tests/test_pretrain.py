@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import torch
 
 from byol3d.byol.model import BYOL
 from byol3d.config import ConfigError, save_yaml
+from byol3d.data.cache import list_scenes
 from byol3d.data.dataset import DataConfig, TwoViewDataset, collate_views
 from byol3d.models.config import PointNeXtConfig
 from byol3d.pretrain import PretrainConfig, load_config, run_pretrain
@@ -118,6 +120,11 @@ def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path):
     assert run_pretrain(cfg, synth_processed, run) == run  # finished run with the same config: reused
     with pytest.raises(ConfigError, match="different config"):
         run_pretrain(dataclasses.replace(cfg, lr=1e-4), synth_processed, run)
+    other = tmp_path / "other_data"  # the same scenes but one: the finished run must not be reused for it
+    shutil.copytree(synth_processed, other)
+    shutil.rmtree(list_scenes(other, "train")[0])
+    with pytest.raises(ConfigError, match="trained on"):
+        run_pretrain(cfg, other, run)
 
 
 def _cli(data: Path, config: Path, out: Path, *extra: str) -> subprocess.Popen:

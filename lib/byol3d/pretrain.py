@@ -26,9 +26,11 @@ from tqdm import tqdm
 from byol3d.byol.ema import tau_schedule
 from byol3d.byol.model import BYOL, LOSSES
 from byol3d.config import ConfigError, config_hash, load_yaml, save_yaml, to_dict
+from byol3d.data.cache import list_scenes
 from byol3d.data.dataset import DataConfig, TwoViewDataset, make_loader, set_loader_epoch
 from byol3d.models.config import PointNeXtConfig
-from byol3d.train.checkpoint import export_encoder, load_checkpoint, restore_rng, save_checkpoint
+from byol3d.train.checkpoint import (export_encoder, load_checkpoint, read_encoder_meta, restore_rng,
+                                     save_checkpoint)
 from byol3d.train.distributed import (DistInfo, ResumableSampler, check_replicas_equal, cleanup_distributed,
                                       init_distributed, mean_across_ranks, prepare_batchnorm, wrap_ddp)
 from byol3d.train.schedule import cosine_with_warmup
@@ -135,14 +137,27 @@ def _result_fields(cfg_dict: dict) -> dict:
     return {k: v for k, v in cfg_dict.items() if k not in RUNTIME_FIELDS}
 
 
-def _check_run_dir(cfg: PretrainConfig, out: Path, resume: bool) -> str:
-    """'done' (finished, same config), 'resume' or 'fresh'; a clash raises ConfigError naming the file."""
+def data_identity(data_root: str | Path, split: str) -> dict:
+    """The scenes a run trains on; stored in checkpoints and encoder.pt so a run folder keyed by the
+    config alone is never reused (or resumed) for other data."""
+    return {"root": str(Path(data_root).resolve()), "scenes": [p.name for p in list_scenes(data_root, split)]}
+
+
+def _check_same_data(saved: dict | None, data: dict, path: Path) -> None:
+    if saved and saved.get("scenes") != data["scenes"]:
+        raise ConfigError(f"{path}: this run was trained on {len(saved['scenes'])} scenes of {saved.get('root')}, "
+                          f"not on the {len(data['scenes'])} scenes of {data['root']}; choose another run folder")
+
+
+def _check_run_dir(cfg: PretrainConfig, out: Path, resume: bool, data: dict) -> str:
+    """'done' (finished, same config and scenes), 'resume' or 'fresh'; a clash raises ConfigError naming the file."""
     saved = out / "config.yaml"
     if saved.exists():
         old = to_dict(load_config(str(saved)))
         if _result_fields(old) != _result_fields(to_dict(cfg)):
             raise ConfigError(f"{saved}: this run folder holds a different config; choose another --out")
     if (out / "encoder.pt").exists() and saved.exists():
+        _check_same_data(read_encoder_meta(out / "encoder.pt").get("data"), data, out / "encoder.pt")
         return "done"
     if (out / "checkpoints" / "last.pt").exists():
         if not resume:
@@ -206,12 +221,14 @@ def _read_metrics(path: Path, upto: int) -> list[str]:
     return lines
 
 
-def _restore(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, steps_per_epoch: int) -> int:
+def _restore(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, data: dict,
+             steps_per_epoch: int) -> int:
     """Load everything `_save` wrote; returns the number of steps already done."""
     keys = ("online", "target", "optimizer", "scheduler", "step", "sampler", "config")
     state = load_checkpoint(path, required=keys)
     if _result_fields(state["config"]) != _result_fields(to_dict(cfg)):
         raise ConfigError(f"{path}: checkpoint was written with a different config")
+    _check_same_data(state.get("data"), data, path)
     if state["sampler"]["steps_per_epoch"] != steps_per_epoch:
         raise ConfigError(f"{path}: the dataset changed since the checkpoint "
                           f"({state['sampler']['steps_per_epoch']} -> {steps_per_epoch} steps per epoch)")
@@ -223,13 +240,14 @@ def _restore(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig,
     return int(state["step"])
 
 
-def _save(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, step: int, steps_per_epoch: int):
+def _save(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, data: dict, step: int,
+          steps_per_epoch: int) -> None:
     epoch, position = divmod(step, steps_per_epoch)
     save_checkpoint(path, {
         "online": model.online.state_dict(), "target": model.target.state_dict(),
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
         "sampler": {"epoch": epoch, "position": position, "steps_per_epoch": steps_per_epoch},
-        "config": to_dict(cfg),
+        "config": to_dict(cfg), "data": data,
     })
 
 
@@ -249,12 +267,23 @@ def build_training(cfg: PretrainConfig, info: DistInfo, total: int):
     return model, wrap_ddp(model.online, info), optimizer, cosine_with_warmup(optimizer, total, cfg.warmup)
 
 
+def _log_step(metrics: dict, step: int, seconds: float, path: Path, bar: tqdm) -> None:
+    """Append the step's metrics (METRIC_KEYS; None where a loss term is not used) to metrics.jsonl."""
+    row = {key: metrics.get(key) for key in METRIC_KEYS}
+    row.update(step=step, seconds=round(seconds, 4))
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    bar.update(1)
+    bar.set_postfix(loss=f"{row['loss']:.3f}", std=f"{row['collapse_std']:.3f}")
+
+
 def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resume: bool) -> None:
     loader, sampler, steps_per_epoch = make_pretrain_loader(cfg, data_root, info)
     total = cfg.epochs * steps_per_epoch if cfg.epochs > 0 else cfg.steps
     model, online, optimizer, scheduler = build_training(cfg, info, total)
     ckpt, metrics_path = out / "checkpoints" / "last.pt", out / "metrics.jsonl"
-    step = _restore(model, optimizer, scheduler, ckpt, cfg, steps_per_epoch) if resume and ckpt.exists() else 0
+    data = data_identity(data_root, cfg.split)
+    step = _restore(model, optimizer, scheduler, ckpt, cfg, data, steps_per_epoch) if resume and ckpt.exists() else 0
     if info.is_main:
         save_yaml(cfg, out / "config.yaml")
         atomic_write_text(metrics_path, "".join(f"{line}\n" for line in _read_metrics(metrics_path, step)))
@@ -269,30 +298,26 @@ def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resu
             metrics = train_step(model, online, optimizer, scheduler, views, cfg, step, total, info)
             step += 1
             if info.is_main:
-                row = {key: metrics.get(key) for key in METRIC_KEYS}
-                row.update(step=step, seconds=round(time.perf_counter() - start, 4))
-                with open(metrics_path, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-                bar.update(1)
-                bar.set_postfix(loss=f"{row['loss']:.3f}", std=f"{row['collapse_std']:.3f}")
+                _log_step(metrics, step, time.perf_counter() - start, metrics_path, bar)
                 if step % cfg.ckpt_every == 0 or step == total:
-                    _save(model, optimizer, scheduler, ckpt, cfg, step, steps_per_epoch)
+                    _save(model, optimizer, scheduler, ckpt, cfg, data, step, steps_per_epoch)
             if step >= total:
                 break
     bar.close()
     check_replicas_equal(model.online, info)
     if info.is_main:
-        meta = {"method": "byol", "loss": cfg.loss, "steps": total, "config_hash": config_hash(cfg)}
+        meta = {"method": "byol", "loss": cfg.loss, "steps": total, "config_hash": config_hash(cfg), "data": data}
         export_encoder(model.encoder, cfg.model, out / "encoder.pt", meta)
 
 
 def run_pretrain(cfg: PretrainConfig, data_root: str | Path, out_dir: str | Path, resume: bool = False) -> Path:
     """Pre-train (or finish / reuse) the run in `out_dir`; returns the run folder.
 
-    A finished run with the same config is returned as is; an unfinished one needs resume=True.
+    A finished run with the same config and training scenes is returned as is; an unfinished one needs
+    resume=True; a folder holding another config or other scenes raises ConfigError.
     """
     out = Path(out_dir)
-    status = _check_run_dir(cfg, out, resume)
+    status = _check_run_dir(cfg, out, resume, data_identity(data_root, cfg.split))
     if status == "done":
         return out
     info = init_distributed(cfg.device)

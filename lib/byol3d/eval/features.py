@@ -71,13 +71,15 @@ def iter_features(model: PointNeXt, batch: dict, kind: str, rows: torch.Tensor |
     enc = model.encode(batch)
     if rows is None:
         rows = torch.arange(len(batch["coord"]), device=enc.coords[0].device)
-    for part in rows.split(chunk):
-        sub = _restrict(enc, part)
+    decoded = None
+    if kind in ("decoder", "both"):  # width floats per point: small enough to decode all rows at once
+        decoded = model.decode(_restrict(enc, rows))  # (R, width)
+    for start in range(0, len(rows), chunk):
         parts = []
         if kind in ("hypercolumn", "both"):
-            parts.append(model.hypercolumn(sub))  # (r, sum C_s)
-        if kind in ("decoder", "both"):
-            parts.append(model.decode(sub))  # (r, width)
+            parts.append(model.hypercolumn(_restrict(enc, rows[start:start + chunk])))  # (r, sum C_s)
+        if decoded is not None:
+            parts.append(decoded[start:start + chunk])  # (r, width)
         yield torch.cat(parts, dim=1)
 
 

@@ -114,8 +114,9 @@ def _module(name: str):
 def farthest_point_sample(xyz, offset, new_offset, backend=None) -> torch.Tensor:
     """Exact FPS per scene: xyz (N, 3), offset (B,), new_offset (B,) -> idx (M,) int64 global rows.
 
-    Scene b contributes new_offset[b] - new_offset[b-1] samples (1 <= M_b <= N_b), starting from its
-    first point.
+    Scene b contributes M_b = new_offset[b] - new_offset[b-1] samples (0 <= M_b <= N_b), starting
+    from its first point. On exactly equal distances the torch backend takes the lowest row and the
+    cpu backend (fpsample, float32) its own choice, so sequences can differ after an exact tie.
     """
     off, new_off = check_fps_offsets(xyz, offset, new_offset)
     name = resolve_backend(backend, xyz.device, "farthest_point_sample")

@@ -1,0 +1,330 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Ablations: what matters in BYOL pre-training of PointNeXt?
+#
+# Chapters 03 and 04 trained one BYOL model (Grill et al., NeurIPS 2020) on PointNeXt-S (Qian et al.,
+# NeurIPS 2022) and probed it. Here we change one thing at a time and measure the linear-probe mIoU on
+# the validation scenes:
+#
+# 1. **labels**: BYOL features vs a random frozen encoder vs supervised training from scratch, as the
+#    share of labelled training scenes shrinks;
+# 2. **loss**: the paper's global (pooled) loss vs the dense per-point loss vs both;
+# 3. **augmentation strength** of the two views: weak vs default vs strong;
+# 4. **τ_base**, the starting EMA rate of the target network: 0.99 / 0.996 / 0.999;
+# 5. **width**: PointNeXt-S vs PointNeXt-B.
+#
+# Every run is cached under `runs_root` by the hash of its config (`byol3d.experiments`): executing this
+# notebook again reuses finished runs, and runs already made by chapters 03 and 04 are reused, not
+# repeated. **In the `quick` and `smoke` profiles every number comes from a tiny training budget on a
+# CPU** (minutes, a couple of dozen synthetic rooms): they show the machinery working and are far too
+# small and noisy to rank design choices. The `full` profile (GPU, ScanNet) is the one to draw conclusions from.
+
+# %% tags=["parameters"]
+profile = "quick"  # smoke | quick | full: training budgets of every run
+data_root = "../data/synthrooms/processed"  # preprocessed cache: <data_root>/<split>/<scene>/*.npy
+runs_root = "../runs"  # cached runs: <runs_root>/byol/<config hash>/, <runs_root>/probe/<method>-<key>/
+device = "auto"  # auto | cpu | cuda
+
+# %% [markdown]
+# On Google Colab, the next cell installs the course package from a copy of this repository and builds
+# the default SynthRooms data (the same commands as `make data`). Locally, `make setup` has done this.
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:
+    import os
+    import subprocess
+
+    REPO_URL = "https://github.com/byol3d/byol3d.git"  # replace with the copy of the repository you use
+    if not os.path.isdir("/content/byol3d"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "/content/byol3d"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/byol3d"], check=True)
+    sys.path.insert(0, "/content/byol3d/lib")
+    os.chdir("/content/byol3d/notebooks")
+    if not os.path.isdir(data_root):
+        raw_root = "../data/synthrooms/raw"
+        subprocess.run([sys.executable, "-m", "byol3d.data.synthrooms", "--out", raw_root, "--scenes", "24",
+                        "--seed", "0"], check=True)
+        subprocess.run([sys.executable, "-m", "byol3d.data.preprocess", "--scannet-root", raw_root,
+                        "--out", data_root, "--workers", "2"], check=True)
+
+# %% [markdown]
+# ## Set-up
+#
+# The helpers below turn runs into tables and into one *computed* sentence per ablation, so the text
+# always describes the numbers actually obtained.
+
+# %%
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from IPython.display import HTML, Markdown, display
+
+from byol3d import experiments
+from byol3d.config import config_hash
+from byol3d.data.dataset import DataConfig
+from byol3d.models import PointNeXtConfig
+from byol3d.report import record_headline
+from byol3d.transforms import AugmentConfig
+from byol3d.viz import bar_figure, line_figure, setup_plotly
+
+setup_plotly()
+start_time = time.perf_counter()
+main_pretrain, main_probe = experiments.main_configs(profile, device)
+
+
+def table(columns: dict[str, list], digits: int = 1) -> HTML:
+    """A small HTML table from {column name: values} (floats rounded to `digits` decimals)."""
+    def cell(v) -> str:
+        return f"<td>{v:.{digits}f}</td>" if isinstance(v, float) else f"<td>{v}</td>"
+
+    head = "".join(f"<th>{name}</th>" for name in columns)
+    rows = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in zip(*columns.values()))
+    return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def pct(value: float) -> float:
+    return 100.0 * float(value)
+
+
+def compare(title: str, mious: dict[str, float], floor: float | None = None) -> str:
+    """One sentence on a single-seed comparison of mIoU values (fractions), honest whatever they are."""
+    ranked = sorted(mious.items(), key=lambda kv: kv[1], reverse=True)
+    (best, top), (worst, low) = ranked[0], ranked[-1]
+    spread = pct(top) - pct(low)
+    text = (f"**{title}:** best *{best}* ({pct(top):.1f}% mIoU), worst *{worst}* ({pct(low):.1f}%), "
+            f"a spread of {spread:.1f} points")
+    if floor is not None:
+        above = [name for name, v in mious.items() if v > floor]
+        text += (f"; {len(above)} of {len(mious)} settings beat the random-encoder floor "
+                 f"({pct(floor):.1f}%)")
+    return text + (". Each setting is a single run with one seed and the seed-to-seed spread was not "
+                   "measured, so gaps of a few points may be noise" +
+                   ("; at this budget, read it as a smoke signal, not a ranking." if profile != "full" else "."))
+
+
+print(f"profile {profile!r}; main pre-training {config_hash(main_pretrain)}, probe {config_hash(main_probe)}")
+
+# %% [markdown]
+# ## 1 · BYOL vs random vs scratch across label fractions
+#
+# The label-efficiency grid: each method trained on a seeded, nested subset of the training scenes
+# (at least one scene; the same scenes for every method), evaluated on every validation vertex.
+#
+# * **BYOL linear**: the encoder pre-trained in chapter 03, frozen, a linear layer on its features;
+# * **random linear**: the same probe on a frozen randomly initialised encoder (the floor);
+# * **scratch**: the whole network trained with labels from random weights for the probe budget.
+#
+# These are exactly the runs of chapter 04 (same configs), so they come from the cache when it ran first.
+
+# %%
+grid = experiments.label_efficiency(profile, data_root, runs_root, device)
+fractions = list(experiments.LABEL_FRACTIONS[profile])
+efficiency = experiments.efficiency_table(grid, fractions)
+display(table({
+    "share of training scenes": [f"{100 * f:g}%" for f in fractions],
+    "scenes": [len(run.metrics["train_scenes"]) for run in grid["byol_linear"]],
+    **{f"{name} mIoU (%)": [pct(run.metrics["miou"]) for run in runs] for name, runs in grid.items()},
+}))
+fig = line_figure({name: ([100 * f for f in fractions], [pct(v) for v in values])
+                   for name, values in efficiency.items() if name != "fractions"},
+                  title="Label efficiency (val mIoU)", x_title="labelled training scenes (%)", y_title="mIoU (%)")
+fig.update_traces(mode="lines+markers")
+fig.update_xaxes(type="log")
+fig.show()
+reused = sum(run.reused for runs in grid.values() for run in runs)
+print(f"{reused} of {sum(len(r) for r in grid.values())} probe runs reused from the cache")
+
+# %% [markdown]
+# What the grid shows, computed from the numbers above (BYOL minus random, and BYOL minus scratch, in
+# mIoU points at each label fraction):
+
+# %%
+gaps = {f: (pct(b) - pct(r), pct(b) - pct(s)) for f, b, r, s in
+        zip(fractions, efficiency["byol_linear"], efficiency["random_linear"], efficiency["scratch"])}
+wins_random = sum(g[0] > 0 for g in gaps.values())
+wins_scratch = sum(g[1] > 0 for g in gaps.values())
+display(Markdown(
+    f"BYOL's frozen features beat the random encoder at {wins_random} of {len(fractions)} label fractions "
+    f"and the scratch network at {wins_scratch} of {len(fractions)} "
+    f"(gaps vs random: {', '.join(f'{100 * f:g}%: {g[0]:+.1f}' for f, g in gaps.items())}; "
+    f"vs scratch: {', '.join(f'{100 * f:g}%: {g[1]:+.1f}' for f, g in gaps.items())} points). "
+    + ("These are single runs at a CPU budget of minutes: small-budget numbers, not the method's ceiling."
+       if profile != "full" else "Single runs with one seed.")))
+
+# %% [markdown]
+# ## The pre-training ablations: budget and baseline
+#
+# Each of the remaining ablations pre-trains several BYOL models that differ from a **baseline** in
+# one setting, then linear-probes each on all training scenes. The baseline is the profile's main
+# recipe (dense + global loss, strong view augmentation, τ_base = 0.996, PointNeXt-S), so it appears
+# in every ablation and is trained once.
+#
+# To fit the CPU time budget, the `quick` ablations use a smaller budget than chapter 03's main run:
+# fewer steps on coarser 4 cm voxels with smaller views, and a shorter linear probe (the `smoke` profile
+# shrinks this further, just to exercise the code). Their absolute numbers are therefore **not**
+# comparable with sections 1 and chapter 04, only with each other. The `full` profile runs the
+# ablations at a fifth of the main run's epochs.
+
+# %%
+def ablation_configs(profile: str):
+    """(baseline PretrainConfig, probe ProbeConfig) of the ablations for a profile."""
+    if profile == "full":
+        return dataclasses.replace(main_pretrain, epochs=20), main_probe
+    small = {"smoke": DataConfig(voxel_size=0.06, voxel_max=600),
+             "quick": DataConfig(voxel_size=0.04, voxel_max=3000)}[profile]
+    steps = {"smoke": 2, "quick": 16}[profile]
+    base = dataclasses.replace(main_pretrain, data=small, steps=steps, epochs=0, warmup=min(2, steps - 1),
+                               ckpt_every=steps)
+    probe = dataclasses.replace(main_probe, data=small, linear_steps=min(main_probe.linear_steps, 150),
+                                points_per_scene=min(main_probe.points_per_scene, 3000))
+    return base, probe
+
+
+base, ablation_probe = ablation_configs(profile)
+assert (base.loss, base.tau_base, base.model, base.data.view_augment) == \
+    ("both", 0.996, PointNeXtConfig.S(), AugmentConfig.strong()), "the baseline described above changed"
+
+
+def with_views(augment: AugmentConfig):
+    return dataclasses.replace(base, data=dataclasses.replace(base.data, view_augment=augment))
+
+
+ABLATIONS = {  # ablation -> {setting label: PretrainConfig}; the baseline is in every one
+    "loss": {"global": dataclasses.replace(base, loss="global"), "dense": dataclasses.replace(base, loss="dense"),
+             "both (baseline)": base},
+    "augmentation": {"weak": with_views(AugmentConfig.weak()), "default": with_views(AugmentConfig.default()),
+                     "strong (baseline)": base},
+    "tau_base": {"0.99": dataclasses.replace(base, tau_base=0.99), "0.996 (baseline)": base,
+                 "0.999": dataclasses.replace(base, tau_base=0.999)},
+    "width": {"S (baseline)": base, "B": dataclasses.replace(base, model=PointNeXtConfig.B())},
+}
+unique = {config_hash(cfg): cfg for settings in ABLATIONS.values() for cfg in settings.values()}
+print(f"{len(unique)} distinct pre-trainings of {base.steps if base.epochs == 0 else base.epochs} "
+      f"{'steps' if base.epochs == 0 else 'epochs'}, each followed by a linear probe")
+
+# %% [markdown]
+# ## Running (or reusing) the ablation runs
+#
+# One pre-training per distinct config (`<runs_root>/byol/<hash>`), then its linear probe, plus one
+# random-encoder probe with the same probe settings as the floor. The table lists what each run cost
+# and its final BYOL loss and collapse monitor (std of the normalised projections; about 1/√d when
+# healthy, 0 when collapsed).
+
+# %%
+def final_metrics(run_dir: Path) -> dict:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {"loss": rows[-1]["loss"], "collapse_std": rows[-1]["collapse_std"],
+            "seconds": sum(r["seconds"] for r in rows)}
+
+
+results = {}
+for key, cfg in unique.items():
+    pre = experiments.pretrain(cfg, data_root, runs_root)
+    probe = experiments.probe(ablation_probe, data_root, runs_root, "linear", 1.0, pre.encoder)
+    results[key] = {"pretrain": pre, "probe": probe, **final_metrics(pre.run_dir)}
+floor_run = experiments.probe(ablation_probe, data_root, runs_root, "random", 1.0)
+floor = floor_run.metrics["miou"]
+reused = sum(r["pretrain"].reused + r["probe"].reused for r in results.values()) + floor_run.reused
+print(f"{reused} of {2 * len(results) + 1} runs reused from the cache; random-encoder floor {pct(floor):.1f}% mIoU")
+
+# %% [markdown]
+# ## 2-5 · One table, one chart and one sentence per ablation
+#
+# For each ablation: the linear-probe mIoU / mAcc / OA of every setting, the pre-training's final loss
+# and collapse monitor, a bar chart with the random-encoder floor as a dashed line, and a sentence
+# computed from the numbers.
+
+# %%
+def show_ablation(name: str, settings: dict) -> dict[str, float]:
+    rows = {label: results[config_hash(cfg)] for label, cfg in settings.items()}
+    display(table({
+        name: list(rows),
+        "mIoU (%)": [pct(r["probe"].metrics["miou"]) for r in rows.values()],
+        "mAcc (%)": [pct(r["probe"].metrics["macc"]) for r in rows.values()],
+        "OA (%)": [pct(r["probe"].metrics["oa"]) for r in rows.values()],
+        "final BYOL loss": [round(r["loss"], 3) for r in rows.values()],
+        "collapse std": [round(r["collapse_std"], 4) for r in rows.values()],
+        "pre-training (s)": [round(r["seconds"]) for r in rows.values()],
+    }))
+    mious = {label: r["probe"].metrics["miou"] for label, r in rows.items()}
+    fig = bar_figure({"linear-probe mIoU (%)": {label: pct(v) for label, v in mious.items()}},
+                     title=f"Ablation: {name}", y_title="val mIoU (%)")
+    fig.add_hline(y=pct(floor), line_dash="dash", annotation_text="random encoder")
+    fig.show()
+    display(Markdown(compare(name, mious, floor)))
+    return mious
+
+
+summary = {}
+
+# %% [markdown]
+# ### 2 · Loss: global vs dense vs both
+#
+# `global` compares one pooled vector per view (the paper's image recipe); `dense` compares the
+# decoder's features point by point on the points both views share, so the decoder, which the probe
+# reads too, gets a training signal; `both` sums them.
+
+# %%
+summary["loss"] = show_ablation("loss", ABLATIONS["loss"])
+
+# %% [markdown]
+# ### 3 · Augmentation strength of the views
+#
+# BYOL learns what stays the same between two views, so the augmentations decide what the features
+# ignore. `weak`: geometry only (rotation, ±10 % scale, flips, jitter); `default`: PointNeXt's ScanNet
+# recipe (plus colour auto-contrast and colour drop, elastic distortion); `strong`: more colour changes.
+
+# %%
+summary["augmentation"] = show_ablation("augmentation", ABLATIONS["augmentation"])
+
+# %% [markdown]
+# ### 4 · τ_base, the EMA rate of the target
+#
+# τ rises from τ_base to 1 with a cosine. A smaller τ_base makes the target follow the online network
+# faster (less stable); a larger one makes it move slower (more stable, slower to improve). With very
+# few steps, a slow target barely moves from its random initialisation.
+
+# %%
+summary["tau_base"] = show_ablation("tau_base", ABLATIONS["tau_base"])
+
+# %% [markdown]
+# ### 5 · Width: PointNeXt-S vs PointNeXt-B
+#
+# B has about 5× the parameters of S (3.83 M vs 0.71 M) and deeper stages; with the same number of
+# steps it costs more per step, and a small budget may not be enough for it to pay off.
+
+# %%
+summary["width"] = show_ablation("width", ABLATIONS["width"])
+
+# %% [markdown]
+# ## Key figures
+#
+# The best setting of each ablation goes to the report index, with the random-encoder floor and the
+# time this notebook took (most of it is zero when every run came from the cache).
+
+# %%
+figures = {f"ablation_{name}": ", ".join(f"{label} {pct(v):.1f}" for label, v in mious.items())
+           for name, mious in summary.items()}
+figures["ablation_random_floor_miou"] = round(float(floor), 4)
+figures["ablation_budget"] = (f"{base.steps} steps" if base.epochs == 0 else f"{base.epochs} epochs") + \
+    f", voxel {base.data.voxel_size} m, views of {base.data.voxel_max} points"
+record_headline("05_ablations", figures)
+for key, value in figures.items():
+    print(f"{key}: {value}")
+print(f"notebook time: {time.perf_counter() - start_time:.0f} s")
