@@ -258,9 +258,9 @@ def show_ablation(name: str, settings: dict) -> dict[str, float]:
         "mIoU (%)": [pct(r["probe"].metrics["miou"]) for r in rows.values()],
         "mAcc (%)": [pct(r["probe"].metrics["macc"]) for r in rows.values()],
         "OA (%)": [pct(r["probe"].metrics["oa"]) for r in rows.values()],
-        "final BYOL loss": [round(r["loss"], 3) for r in rows.values()],
-        "collapse std": [round(r["collapse_std"], 4) for r in rows.values()],
-        "pre-training (s)": [round(r["seconds"]) for r in rows.values()],
+        "final BYOL loss": [f"{r['loss']:.3f}" for r in rows.values()],
+        "collapse std": [f"{r['collapse_std']:.4f}" for r in rows.values()],
+        "pre-training (s)": [f"{r['seconds']:.0f}" for r in rows.values()],
     }))
     mious = {label: r["probe"].metrics["miou"] for label, r in rows.items()}
     fig = bar_figure({"linear-probe mIoU (%)": {label: pct(v) for label, v in mious.items()}},

@@ -63,11 +63,13 @@ def test_probe_is_reused_and_keyed_by_config_method_and_checkpoint(pretrained, t
     assert (first.run_dir / "metrics.json").stat().st_mtime_ns == stamp
     # The run-time device does not change the result: same run.
     assert experiments.probe(dataclasses.replace(tiny_probe, device="auto"), synth_processed, runs, "random").reused
-    other = experiments.probe(dataclasses.replace(tiny_probe, linear_steps=6), synth_processed, runs, "random")
-    assert not other.reused and other.run_dir != first.run_dir
+    other_key = experiments.probe_key(dataclasses.replace(tiny_probe, linear_steps=6), synth_processed, "random")
+    assert first.run_dir.name == f"random-{experiments.probe_key(tiny_probe, synth_processed, 'random')}"
+    assert first.run_dir.name != f"random-{other_key}"
     byol = experiments.probe(tiny_probe, synth_processed, runs, "linear", checkpoint=pre.encoder)
-    assert not byol.reused and byol.run_dir not in (first.run_dir, other.run_dir)
+    assert not byol.reused and byol.run_dir != first.run_dir
     assert byol.metrics["checkpoint"] == str(pre.encoder)
+    assert experiments.probe(tiny_probe, synth_processed, runs, "linear", checkpoint=pre.encoder).reused
 
 
 def test_probe_key_dedupes_fractions_selecting_the_same_scenes(tiny_probe, synth_processed):

@@ -36,8 +36,9 @@ def smoke_report(synth_processed, synth_raw, tmp_path_factory) -> Path:
     if not PRESENT:
         pytest.skip("no course notebooks yet")
     out = tmp_path_factory.mktemp("report")
-    build("smoke", synth_processed, out, PRESENT, NOTEBOOK_DIR, extra={"raw_root": str(synth_raw)},
-          screenshots=False)
+    runs = tmp_path_factory.mktemp("runs")  # never the repo's runs/: those belong to the real data
+    build("smoke", synth_processed, out, PRESENT, NOTEBOOK_DIR,
+          extra={"raw_root": str(synth_raw), "runs_root": str(runs)}, screenshots=False)
     return out
 
 
