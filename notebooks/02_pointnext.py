@@ -84,7 +84,7 @@ from byol3d.viz import bar_figure, scene_figure, setup_plotly, side_by_side
 PROFILES = ("smoke", "quick", "full")
 if profile not in PROFILES:
     raise ValueError(f"02_pointnext: profile must be one of {PROFILES}, got {profile!r}")
-MAX_POINTS = {"smoke": 4000, "quick": 20000, "full": 40000}[profile]  # per 3D viewer
+MAX_POINTS = {"smoke": 4000, "quick": 12000, "full": 30000}[profile]  # per 3D viewer (page weight)
 setup_plotly()
 seed_everything(seed)
 dev = pick_device(device)
@@ -147,15 +147,16 @@ table({
 
 # %%
 panels = [(f"stage {s}: {len(c)} points", c.numpy(), None) for s, c in enumerate(coords)]
-side_by_side(panels, max_points=MAX_POINTS, marker_size=2.5).show()
+side_by_side(panels, max_points=MAX_POINTS // 2, marker_size=2.5).show()
 
 # %% [markdown]
 # ## Ball query: what one centre of each stage pools
 #
-# Pick the point of the scene nearest to the middle of a piece of furniture-height space, and, at every
-# stage, the centre nearest to it. The coloured points are exactly the neighbours that centre's set
-# abstraction groups (the same `byol3d.ops.ball_query` call the model makes: at most 32 of the previous
-# stage's points within the stage's radius). The grey points are the scene.
+# Take the input point nearest to (0, 0, 0.8 m), the middle of the room at table height (x and y are
+# centred on the scene), and, at every stage, the centre nearest to it. The coloured points are exactly
+# the neighbours that centre's set abstraction groups (the same `byol3d.ops.ball_query` call the model
+# makes: at most 32 of the previous stage's points within the stage's radius). The grey points are the
+# scene.
 
 # %%
 target = torch.tensor(xyz[np.argmin(np.linalg.norm(xyz - [0.0, 0.0, 0.8], axis=1))])  # (3,)
@@ -254,10 +255,11 @@ table({
 # Inference speed of each size, measured here: a batch of two crops of the scene above, no gradients,
 # after one warm-up pass. On a CPU the numbers are small (the neighbour search and grouping dominate);
 # the paper measures 16 × 15k points on a V100 (227 / 158 / 115 / 46 scenes per second for S / B / L / XL).
-# The `smoke` profile uses tiny inputs just to exercise the code.
+# The `smoke` profile uses tiny inputs just to exercise the code. These are wall-clock timings of a
+# couple of passes: on a shared or busy machine they vary from run to run (even the order of the sizes can).
 
 # %%
-POINTS, REPEATS = {"smoke": (1000, 1), "quick": (6000, 2), "full": (32000, 5)}[profile]
+POINTS, REPEATS = {"smoke": (1000, 1), "quick": (4000, 2), "full": (32000, 5)}[profile]
 
 
 def crop_batch(n: int) -> dict:
@@ -293,8 +295,8 @@ display(table({
     "points / s": [round(v) for v in speed.values()],
     "crops / s": [v / (len(crop["coord"]) / 2) for v in speed.values()],
 }, digits=2))
-bar_figure({"points / s": speed},
-           title=f"Forward throughput on {dev.type} (2 x {len(crop['coord']) // 2} points)", y_title="points / s").show()
+bar_figure({"points / s": speed}, title=f"Forward throughput on {dev.type} (2 x {len(crop['coord']) // 2} points)",
+           y_title="points / s").show()
 
 # %% [markdown]
 # The hierarchy is what makes PointNeXt cheap: after stage 1 only a quarter of the points remain, after

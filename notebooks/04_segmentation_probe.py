@@ -107,7 +107,8 @@ pre_cfg, probe_cfg = experiments.main_configs(profile, device)
 VIEW_POINTS = {"smoke": 4000, "quick": 15000, "full": 30000}[profile]  # points per 3D panel (page weight)
 EMBED_PER_CLASS = {"smoke": 40, "quick": 150, "full": 300}[profile]  # validation points per class in t-SNE / UMAP
 VIEW_SCENES = {"smoke": 1, "quick": 2, "full": 2}[profile]  # validation scenes shown in 3D
-print(f"profile {profile!r} on {torch_device}: BYOL config {config_hash(pre_cfg)}, probe config {config_hash(probe_cfg)}")
+print(f"profile {profile!r} on {torch_device}: BYOL config {config_hash(pre_cfg)}, "
+      f"probe config {config_hash(probe_cfg)}")
 print({k: v for k, v in to_dict(probe_cfg).items() if k not in ("model", "data", "linear_augment")})
 
 

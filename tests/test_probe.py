@@ -15,8 +15,7 @@ from byol3d.config import ConfigError, load_yaml, save_yaml
 from byol3d.data.cache import load_scene
 from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset, collate_scenes
 from byol3d.data.labels import NUM_CLASSES, SCANNET20_NAMES
-from byol3d.eval.features import (collect_features, extract_features, feature_dim, freeze, sample_points,
-                                  scene_batches)
+from byol3d.eval.features import collect_features, extract_features, feature_dim, freeze, sample_points
 from byol3d.eval.linear import FrozenProbeModel, LinearProbe, train_linear
 from byol3d.eval.predict import evaluate, scatter_to_vertices
 from byol3d.models.config import PointNeXtConfig
@@ -62,7 +61,7 @@ def test_scatter_on_a_real_scene(synth_processed):
     assert (vertex == item["vertex_label"]).float().mean() > 0.9
 
 
-def test_chunked_and_row_features_equal_full_features(synth_processed):
+def test_chunked_and_row_features_equal_full_features(synth_processed, one_thread):
     net = freeze(_small_net())
     batch = collate_scenes([SegmentationDataset(synth_processed, "train", DataConfig(voxel_max=3000),
                                                 train=True)[0]])
@@ -70,11 +69,12 @@ def test_chunked_and_row_features_equal_full_features(synth_processed):
     assert full.shape == (len(batch["coord"]), feature_dim(net, "both")) and not full.requires_grad
     torch.testing.assert_close(extract_features(net, batch, "both", chunk=700), full)
     rows = torch.tensor([0, 5, 17, 1000, len(full) - 1])
-    torch.testing.assert_close(extract_features(net, batch, "hypercolumn", rows), full[rows, :sum(net.encoder_channels)])
+    hyper = sum(net.encoder_channels)
+    torch.testing.assert_close(extract_features(net, batch, "hypercolumn", rows), full[rows, :hyper])
     torch.testing.assert_close(extract_features(net, batch, "decoder", rows), full[rows, -net.decoder_channels:])
 
 
-def test_frozen_means_frozen(synth_processed):
+def test_frozen_means_frozen(synth_processed, one_thread):
     net = freeze(_small_net())
     before = {k: v.clone() for k, v in net.state_dict().items()}  # weights and BatchNorm statistics
     data = DataConfig(voxel_max=1500)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from byol3d.config import config_hash
 from byol3d.data.cache import list_scenes
@@ -144,7 +144,8 @@ def probe(cfg: ProbeConfig, data_root: str | Path, runs_root: str | Path, method
 
 
 def probe_grid(cfg: ProbeConfig, data_root: str | Path, runs_root: str | Path,
-               arms: Mapping[str, tuple[str, str | Path | None]], fractions: Sequence[float]) -> dict[str, list[ProbeRun]]:
+               arms: Mapping[str, tuple[str, str | Path | None]],
+               fractions: Sequence[float]) -> dict[str, list[ProbeRun]]:
     """Label efficiency: every arm (name -> (method, checkpoint or None)) at every fraction.
 
     Returns name -> one ProbeRun per fraction, in order. Runs already done are reused.
@@ -159,7 +160,8 @@ def probe_grid(cfg: ProbeConfig, data_root: str | Path, runs_root: str | Path,
 def efficiency_table(grid: Mapping[str, Sequence[ProbeRun]], fractions: Sequence[float],
                      metric: str = "miou") -> dict:
     """{"fractions": [...], name: [metric at each fraction], ...}: the `label_efficiency` headline shape."""
-    return {"fractions": list(fractions), **{name: [run.metrics[metric] for run in runs] for name, runs in grid.items()}}
+    values = {name: [run.metrics[metric] for run in runs] for name, runs in grid.items()}
+    return {"fractions": list(fractions), **values}
 
 
 def main_configs(profile: str, device: str = "auto") -> tuple[PretrainConfig, ProbeConfig]:

@@ -58,11 +58,12 @@ def no_augment() -> AugmentConfig:
 
 @dataclass
 class ProbeConfig:
-    model: PointNeXtConfig = field(default_factory=PointNeXtConfig.S)  # network of scratch / random (linear and finetune use the checkpoint's); match the pre-training preset
+    # network of scratch / random (linear and finetune use the checkpoint's own): match the pre-training preset
+    model: PointNeXtConfig = field(default_factory=PointNeXtConfig.S)
     data: DataConfig = field(default_factory=DataConfig.quick)  # voxel size, crop size, subset seed of `fraction`
     train_split: str = "train"  # split the probe / network is trained on
     eval_split: str = "val"  # split evaluated on whole scenes
-    eval_fraction: float = 1.0  # share of the eval scenes scored (seeded subset, same for every method); < 1 saves CPU time
+    eval_fraction: float = 1.0  # share of eval scenes scored (seeded, same for every method); < 1 saves CPU
     features: str = "both"  # linear probe input: "hypercolumn", "decoder" or "both"
     normalize: str = "standardize"  # non-learned feature normalisation: "standardize", "l2" or "none"
     linear_crops: int = 1  # crops (of data.voxel_max points) per training scene whose frozen features are cached
