@@ -16,7 +16,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain bars: widget bars break the offline HTML report
 
 from byol3d.data.dataset import SegmentationDataset, collate_scenes
 from byol3d.data.labels import IGNORE_INDEX

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain bars: widget bars break the offline HTML report
 
 from byol3d.data.dataset import SegmentationDataset, make_loader, set_loader_epoch
 from byol3d.data.labels import IGNORE_INDEX

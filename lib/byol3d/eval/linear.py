@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain bars: widget bars break the offline HTML report
 
 from byol3d.data.labels import IGNORE_INDEX
 from byol3d.eval.features import freeze, iter_features
