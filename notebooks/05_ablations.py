@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -194,7 +196,7 @@ def ablation_configs(profile: str):
         return dataclasses.replace(main_pretrain, epochs=20), main_probe, 1.0
     small = {"smoke": DataConfig(voxel_size=0.06, voxel_max=600),
              "quick": DataConfig(voxel_size=0.05, voxel_max=2000)}[profile]
-    steps = {"smoke": 2, "quick": 6}[profile]
+    steps = {"smoke": 2, "quick": 20}[profile]
     base = dataclasses.replace(main_pretrain, data=small, steps=steps, epochs=0, warmup=min(2, steps - 1),
                                ckpt_every=steps)
     probe = dataclasses.replace(main_probe, data=small, linear_steps=min(main_probe.linear_steps, 100),

@@ -101,7 +101,8 @@ class PretrainConfig:
     @classmethod
     def quick(cls) -> "PretrainConfig":
         """CPU, minutes, SynthRooms: PointNeXt-S, 8000-point views, small heads."""
-        return cls(data=DataConfig.quick(), dense_pairs=512, proj_hidden=512, proj_out=128, warmup=5,
+        data = DataConfig.quick()
+        return cls(model=PointNeXtConfig.S().for_voxel(data.voxel_size), data=data, dense_pairs=512, proj_hidden=512, proj_out=128, warmup=5,
                    steps=50, ckpt_every=25)
 
     @classmethod

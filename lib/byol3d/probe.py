@@ -114,7 +114,8 @@ class ProbeConfig:
     def quick(cls) -> "ProbeConfig":
         """CPU, SynthRooms, PointNeXt-S (as PretrainConfig.quick). Scores a third of the validation scenes
         (whole scenes are ~10^5 - 10^6 points: the 2-core CPU budget) for a run of well under a minute."""
-        return cls(eval_fraction=0.34)
+        data = DataConfig.quick()
+        return cls(model=PointNeXtConfig.S().for_voxel(data.voxel_size), data=data, eval_fraction=0.34)
 
     @classmethod
     def full(cls) -> "ProbeConfig":

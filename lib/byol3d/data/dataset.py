@@ -59,8 +59,8 @@ class DataConfig:
 
     @classmethod
     def quick(cls) -> "DataConfig":
-        """CPU-friendly crops for the quick report."""
-        return cls(voxel_max=8000)
+        """CPU-friendly: 4 cm voxels (4x fewer points than PointNeXt's 2 cm) and 8000-point crops."""
+        return cls(voxel_size=0.04, voxel_max=8000)
 
     @classmethod
     def full(cls) -> "DataConfig":
