@@ -223,7 +223,8 @@ ABLATIONS = {  # ablation -> {setting label: PretrainConfig}
     "augmentation": settings({name: with_views(getattr(AugmentConfig, name)())
                               for name in ("weak", "default", "strong")}),
     "tau_base": settings({str(t): dataclasses.replace(base, tau_base=t) for t in (0.99, 0.996, 0.999)}),
-    "width": settings({f"PointNeXt-{name}": dataclasses.replace(base, model=PointNeXtConfig.preset(name))
+    "width": settings({f"PointNeXt-{name}": dataclasses.replace(  # same radii as the baseline's voxel scaling
+                           base, model=dataclasses.replace(PointNeXtConfig.preset(name), radius=base.model.radius))
                        for name in ("S", "B")}),
 }
 unique = {config_hash(cfg): cfg for arms in ABLATIONS.values() for cfg in arms.values()}
