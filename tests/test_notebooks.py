@@ -4,6 +4,7 @@ headless Chromium when it is installed)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import jupytext
@@ -53,6 +54,9 @@ def test_smoke_report_has_every_chapter_without_errors(smoke_report):
         errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
         assert not errors, f"{name}: {errors[0].ename}: {errors[0].evalue}"
     assert (smoke_report / "html" / "plotly.min.js").exists()
+    figures = {c["name"]: c["figures"] for c in json.loads((smoke_report / "html" / "build.json").read_text())["chapters"]}
+    for key in ("miou_byol_linear", "miou_random_linear", "miou_scratch", "label_efficiency"):
+        assert key in figures["04_segmentation_probe"], f"chapter 04 recorded no {key} for the index"
 
 
 @pytest.mark.slow

@@ -268,7 +268,7 @@ def build(profile: str, data: Path, out: Path, notebooks: list[str], notebook_di
     (staging / "html").mkdir(parents=True)
     (staging / "executed").mkdir()
     try:
-        with report_environment(staging / "headline"):
+        with report_environment((staging / "headline").resolve()):  # kernels run in notebooks/
             chapters = run_chapters(paths, staging, profile, data_root, extra or {})
         html_dir = staging / "html"
         shutil.copyfile(plotly_js(), html_dir / "plotly.min.js")
