@@ -103,7 +103,7 @@ class PretrainConfig:
         """CPU, minutes, SynthRooms: PointNeXt-S, 8000-point views, small heads."""
         data = DataConfig.quick()
         return cls(model=PointNeXtConfig.S().for_voxel(data.voxel_size), data=data, dense_pairs=512, proj_hidden=512, proj_out=128, warmup=5,
-                   steps=50, ckpt_every=25)
+                   steps=200, ckpt_every=50)
 
     @classmethod
     def full(cls) -> "PretrainConfig":
