@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -55,18 +57,17 @@ if "google.colab" in sys.modules:
     import os
     import subprocess
 
-    REPO_URL = "https://github.com/byol3d/byol3d.git"  # replace with the copy of the repository you use
+    REPO_URL = ""  # set this to the git address of your copy of this repository
     if not os.path.isdir("/content/byol3d"):
+        if not REPO_URL:
+            raise RuntimeError("Colab: set REPO_URL in this cell to the git address of your copy of byol3d")
         subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "/content/byol3d"], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/byol3d"], check=True)
     sys.path.insert(0, "/content/byol3d/lib")
     os.chdir("/content/byol3d/notebooks")
-    if not os.path.isdir(data_root):
-        raw_root = "../data/synthrooms/raw"
-        subprocess.run([sys.executable, "-m", "byol3d.data.synthrooms", "--out", raw_root, "--scenes", "24",
-                        "--seed", "0"], check=True)
-        subprocess.run([sys.executable, "-m", "byol3d.data.preprocess", "--scannet-root", raw_root,
-                        "--out", data_root, "--workers", "2"], check=True)
+    from byol3d.data.default import ensure_default_data
+
+    ensure_default_data("../data/synthrooms/raw", data_root)
 
 # %% [markdown]
 # ## Set-up

@@ -1,0 +1,14 @@
+"""The on-demand default dataset used where `make data` has not run (Colab)."""
+
+from __future__ import annotations
+
+from byol3d.data.cache import list_scenes
+from byol3d.data.default import ensure_default_data
+
+
+def test_preprocesses_existing_raw_data_once(synth_raw, tmp_path):
+    out = ensure_default_data(synth_raw, tmp_path / "processed", workers=1)
+    assert (out / "summary.json").exists() and list_scenes(out, "train") and list_scenes(out, "val")
+    stamp = (out / "summary.json").stat().st_mtime_ns
+    assert ensure_default_data(synth_raw, out) == out
+    assert (out / "summary.json").stat().st_mtime_ns == stamp  # second call: nothing rebuilt
