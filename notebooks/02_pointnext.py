@@ -72,7 +72,7 @@ import time
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from IPython.display import HTML, display
+from IPython.display import display
 
 from byol3d import ops
 from byol3d.data.cache import load_scene
@@ -80,7 +80,7 @@ from byol3d.data.dataset import DataConfig, EvalDataset, collate_scenes
 from byol3d.models import PointNeXt, PointNeXtConfig
 from byol3d.report import record_headline
 from byol3d.utils.runtime import pick_device, seed_everything
-from byol3d.viz import bar_figure, scene_figure, setup_plotly, side_by_side
+from byol3d.viz import bar_figure, html_table, scene_figure, setup_plotly, side_by_side
 
 PROFILES = ("smoke", "quick", "full")
 if profile not in PROFILES:
@@ -91,14 +91,6 @@ seed_everything(seed)
 dev = pick_device(device)
 
 
-def table(columns: dict[str, list], digits: int = 3) -> HTML:
-    """A small HTML table from {column name: values} (numbers rounded to `digits` decimals)."""
-    def cell(v) -> str:
-        return f"<td>{v:.{digits}f}</td>" if isinstance(v, float) else f"<td>{v}</td>"
-
-    head = "".join(f"<th>{name}</th>" for name in columns)
-    rows = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in zip(*columns.values()))
-    return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
 
 
 scenes = EvalDataset(data_root, "val", getattr(DataConfig, profile)())
@@ -131,7 +123,7 @@ with torch.no_grad():
 coords = [c.cpu() for c in enc.coords]  # coords[s]: (N_s, 3)
 offsets = [o.cpu() for o in enc.offsets]  # offsets[s]: (1,)
 radii = cfg.stage_radii()  # per stage: (set-abstraction radius, InvResMLP radius)
-table({
+html_table(digits=3, columns={
     "stage": list(range(len(coords))),
     "points": [len(c) for c in coords],
     "channels": [f.shape[1] for f in enc.feats],
@@ -214,7 +206,7 @@ def receptive_field(s: int, rows: torch.Tensor) -> torch.Tensor:
 fields = [receptive_field(s, torch.tensor([nearest_row(coords[s])])) for s in range(len(coords))]
 extent = [float(np.linalg.norm(xyz[f.numpy()] - coords[s][nearest_row(coords[s])].numpy(), axis=1).max())
           for s, f in enumerate(fields)]
-display(table({
+display(html_table(digits=3, columns={
     "stage": list(range(len(coords))),
     "grouping radius (m)": [0.0] + [radii[s][0] for s in range(1, len(coords))],
     "input points in the field": [len(f) for f in fields],
@@ -241,7 +233,7 @@ bar_figure({"extent": {f"stage {s}": e for s, e in enumerate(extent)}},
 OFFICIAL = {"S": 0.71, "B": 3.83, "L": 7.13, "XL": 41.59}  # millions (Qian et al., NeurIPS 2022)
 models = {name: PointNeXt(PointNeXtConfig.preset(name)) for name in OFFICIAL}
 params = {name: sum(p.numel() for p in m.parameters()) / 1e6 for name, m in models.items()}
-table({
+html_table(digits=3, columns={
     "size": list(OFFICIAL),
     "blocks": [str(list(m.cfg.blocks)) for m in models.values()],
     "width": [m.cfg.width for m in models.values()],
@@ -290,7 +282,7 @@ def throughput(m: PointNeXt, crop: dict) -> float:
 crop = crop_batch(min(POINTS, len(xyz)))
 speed = {name: throughput(m, crop) for name, m in models.items()}
 print(f"device: {dev} ({torch.get_num_threads()} threads), input: 2 crops x {len(crop['coord']) // 2} points")
-display(table({
+display(html_table(digits=3, columns={
     "size": list(speed),
     "params (M)": list(params.values()),
     "points / s": [round(v) for v in speed.values()],

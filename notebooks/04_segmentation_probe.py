@@ -82,7 +82,7 @@ import time
 
 import numpy as np
 import torch
-from IPython.display import HTML, display
+from IPython.display import display
 from plotly.subplots import make_subplots
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
@@ -99,7 +99,8 @@ from byol3d.probe import load_probe
 from byol3d.report import record_headline
 from byol3d.train.checkpoint import load_pretrained
 from byol3d.utils.runtime import pick_device
-from byol3d.viz import class_iou_figure, confusion_figure, embedding_figure, line_figure, setup_plotly, side_by_side
+from byol3d.viz import (class_iou_figure, confusion_figure, embedding_figure, html_table, line_figure, setup_plotly,
+                        side_by_side)
 
 setup_plotly()
 start_time = time.perf_counter()
@@ -113,14 +114,6 @@ print(f"profile {profile!r} on {torch_device}: BYOL config {config_hash(pre_cfg)
 print({k: v for k, v in to_dict(probe_cfg).items() if k not in ("model", "data", "linear_augment")})
 
 
-def table(columns: dict[str, list], digits: int = 1) -> HTML:
-    """A small HTML table from {column name: values} (floats rounded to `digits` decimals)."""
-    def cell(v) -> str:
-        return f"<td>{v:.{digits}f}</td>" if isinstance(v, float) else f"<td>{v}</td>"
-
-    head = "".join(f"<th>{name}</th>" for name in columns)
-    rows = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in zip(*columns.values()))
-    return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
 
 
 # %% [markdown]
@@ -152,7 +145,7 @@ HEADLINE = {"random probe": "miou_random_linear", "BYOL probe": "miou_byol_linea
 runs = {name: experiments.probe(probe_cfg, data_root, runs_root, method, 1.0, ckpt)
         for name, (method, ckpt) in ARMS.items()}
 results = {name: run.metrics for name, run in runs.items()}
-display(table({
+display(html_table({
     "method": list(results),
     "mIoU (%)": [100 * m["miou"] for m in results.values()],
     "mAcc (%)": [100 * m["macc"] for m in results.values()],
@@ -206,7 +199,7 @@ fig = line_figure({EFFICIENCY_ARMS[arm]: ([100 * f for f in fractions], [100 * v
 fig.update_traces(mode="lines+markers")
 fig.update_xaxes(type="log")
 fig.show()
-display(table({"method": list(EFFICIENCY_ARMS.values()),
+display(html_table({"method": list(EFFICIENCY_ARMS.values()),
                **{f"{100 * f:g}% ({len(grid['scratch'][i].metrics['train_scenes'])} scenes)":
                   [100 * efficiency[arm][i] for arm in EFFICIENCY_ARMS] for i, f in enumerate(fractions)}}))
 

@@ -74,7 +74,7 @@ import json
 import time
 from pathlib import Path
 
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 
 from byol3d import experiments
 from byol3d.config import config_hash
@@ -82,21 +82,13 @@ from byol3d.data.dataset import DataConfig
 from byol3d.models import PointNeXtConfig
 from byol3d.report import record_headline
 from byol3d.transforms import AugmentConfig
-from byol3d.viz import bar_figure, line_figure, setup_plotly
+from byol3d.viz import bar_figure, html_table, line_figure, setup_plotly
 
 setup_plotly()
 start_time = time.perf_counter()
 main_pretrain, main_probe = experiments.main_configs(profile, device)
 
 
-def table(columns: dict[str, list], digits: int = 1) -> HTML:
-    """A small HTML table from {column name: values} (floats rounded to `digits` decimals)."""
-    def cell(v) -> str:
-        return f"<td>{v:.{digits}f}</td>" if isinstance(v, float) else f"<td>{v}</td>"
-
-    head = "".join(f"<th>{name}</th>" for name in columns)
-    rows = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in zip(*columns.values()))
-    return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
 
 
 def pct(value: float) -> float:
@@ -139,7 +131,7 @@ print(f"profile {profile!r}; main pre-training {config_hash(main_pretrain)}, pro
 grid = experiments.label_efficiency(profile, data_root, runs_root, device)
 fractions = list(experiments.LABEL_FRACTIONS[profile])
 efficiency = experiments.efficiency_table(grid, fractions)
-display(table({
+display(html_table({
     "share of training scenes": [f"{100 * f:g}%" for f in fractions],
     "scenes": [len(run.metrics["train_scenes"]) for run in grid["byol_linear"]],
     **{f"{name} mIoU (%)": [pct(run.metrics["miou"]) for run in runs] for name, runs in grid.items()},
@@ -266,7 +258,7 @@ print(f"{reused} of {2 * len(results) + 1} runs reused from the cache; random-en
 # %%
 def show_ablation(name: str, settings: dict) -> dict[str, float]:
     rows = {label: results[config_hash(cfg)] for label, cfg in settings.items()}
-    display(table({
+    display(html_table({
         name: list(rows),
         "mIoU (%)": [pct(r["probe"].metrics["miou"]) for r in rows.values()],
         "mAcc (%)": [pct(r["probe"].metrics["macc"]) for r in rows.values()],

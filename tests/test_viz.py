@@ -129,3 +129,11 @@ def test_report_mode_emits_offline_html_and_interactive_mode_restores(scene, mon
             setup_plotly("cdn")
     finally:
         pio.renderers.default = original
+
+
+def test_html_table_rounds_floats_and_escapes_text():
+    from byol3d.viz import html_table
+
+    html = html_table({"method": ["a<b", "c"], "mIoU": [12.345, 7]}, digits=1).data
+    assert "<th>method</th><th>mIoU</th>" in html
+    assert "<td>a&lt;b</td><td>12.3</td>" in html and "<td>c</td><td>7</td>" in html

@@ -8,6 +8,7 @@ from byol3d.viz.charts import (
     confusion_figure,
     embedding_figure,
     heatmap_figure,
+    html_table,
     line_figure,
 )
 from byol3d.viz.plotly_setup import current_mode, setup_plotly
@@ -15,5 +16,5 @@ from byol3d.viz.scene3d import scene_figure, side_by_side, subsample
 
 __all__ = [
     "bar_figure", "class_iou_figure", "confusion_figure", "current_mode", "embedding_figure",
-    "heatmap_figure", "line_figure", "scene_figure", "setup_plotly", "side_by_side", "subsample",
+    "heatmap_figure", "html_table", "line_figure", "scene_figure", "setup_plotly", "side_by_side", "subsample",
 ]

@@ -104,3 +104,17 @@ def embedding_figure(points_2d: np.ndarray, labels: np.ndarray, title: str = "",
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False, scaleanchor="x")
     return fig
+
+
+def html_table(columns: Mapping[str, Sequence], digits: int = 1):
+    """A small HTML table for notebooks from {column name: values}; floats rounded to `digits` decimals."""
+    from html import escape
+
+    from IPython.display import HTML
+
+    def cell(value) -> str:
+        return f"<td>{value:.{digits}f}</td>" if isinstance(value, float) else f"<td>{escape(str(value))}</td>"
+
+    head = "".join(f"<th>{escape(str(name))}</th>" for name in columns)
+    rows = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in zip(*columns.values()))
+    return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
