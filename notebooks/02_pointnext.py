@@ -123,7 +123,7 @@ with torch.no_grad():
 coords = [c.cpu() for c in enc.coords]  # coords[s]: (N_s, 3)
 offsets = [o.cpu() for o in enc.offsets]  # offsets[s]: (1,)
 radii = cfg.stage_radii()  # per stage: (set-abstraction radius, InvResMLP radius)
-html_table(digits=3, columns={
+html_table({
     "stage": list(range(len(coords))),
     "points": [len(c) for c in coords],
     "channels": [f.shape[1] for f in enc.feats],
@@ -282,7 +282,7 @@ def throughput(m: PointNeXt, crop: dict) -> float:
 crop = crop_batch(min(POINTS, len(xyz)))
 speed = {name: throughput(m, crop) for name, m in models.items()}
 print(f"device: {dev} ({torch.get_num_threads()} threads), input: 2 crops x {len(crop['coord']) // 2} points")
-display(html_table(digits=3, columns={
+display(html_table({
     "size": list(speed),
     "params (M)": list(params.values()),
     "points / s": [round(v) for v in speed.values()],
