@@ -97,3 +97,21 @@ def _coerce(annotation: Any, value: Any, where: str) -> Any:
     ):
         raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r}")
     return value
+
+
+def check_fields(config: Any, checks: list[tuple[bool, str, str]]) -> None:
+    """Raise ConfigError for the first failed `(ok, field, reason)` check, naming the class, field and value."""
+    for ok, name, reason in checks:
+        if not ok:
+            raise ConfigError(f"{type(config).__name__}.{name}: {reason}, got {getattr(config, name)!r}")
+
+
+def load_preset_or_yaml(cls: type[T], name_or_path: str, presets: tuple[str, ...]) -> T:
+    """A preset name (`cls.<name>()`) or a YAML file; a bad value names the file, the field and the reason."""
+    if name_or_path in presets:
+        return getattr(cls, name_or_path)()
+    try:
+        return load_yaml(cls, name_or_path)
+    except (ConfigError, ValueError) as err:
+        message = str(err)
+        raise ConfigError(message if str(name_or_path) in message else f"{name_or_path}: {message}") from None

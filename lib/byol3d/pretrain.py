@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from byol3d.byol.ema import tau_schedule
 from byol3d.byol.model import BYOL, LOSSES
-from byol3d.config import ConfigError, config_hash, load_yaml, save_yaml, to_dict
+from byol3d.config import ConfigError, check_fields, config_hash, load_preset_or_yaml, save_yaml, to_dict
 from byol3d.data.cache import list_scenes
 from byol3d.data.dataset import DataConfig, TwoViewDataset, make_loader, set_loader_epoch
 from byol3d.models.config import PointNeXtConfig
@@ -88,9 +88,7 @@ class PretrainConfig:
              "must be 'auto', 'cpu' or 'cuda[:i]'"),
             (self.num_workers >= 0, "num_workers", "must be >= 0"),
         ]
-        for ok, name, reason in checks:
-            if not ok:
-                raise ConfigError(f"PretrainConfig.{name}: {reason}, got {getattr(self, name)!r}")
+        check_fields(self, checks)
 
     @classmethod
     def smoke(cls) -> "PretrainConfig":
@@ -120,13 +118,7 @@ class PretrainConfig:
 
 def load_config(name_or_path: str) -> PretrainConfig:
     """A preset name or a YAML file; a bad value names the file, the field and the reason."""
-    if name_or_path in PRESETS:
-        return PretrainConfig.preset(name_or_path)
-    try:
-        return load_yaml(PretrainConfig, name_or_path)
-    except (ConfigError, ValueError) as err:
-        message = str(err)
-        raise ConfigError(message if str(name_or_path) in message else f"{name_or_path}: {message}") from None
+    return load_preset_or_yaml(PretrainConfig, name_or_path, PRESETS)
 
 
 def default_run_dir(cfg: PretrainConfig, runs_root: str | Path = "runs") -> Path:

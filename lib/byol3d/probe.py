@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from byol3d.config import ConfigError, config_hash, from_dict, load_yaml, save_yaml, to_dict
+from byol3d.config import (ConfigError, check_fields, config_hash, from_dict, load_preset_or_yaml, save_yaml,
+                           to_dict)
 from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset
 from byol3d.eval.features import FEATURE_KINDS, collect_features, feature_dim, freeze
 from byol3d.eval.finetune import TrainSchedule, train_segmentation
@@ -100,9 +101,7 @@ class ProbeConfig:
              "must be 'auto', 'cpu' or 'cuda[:i]'"),
             (self.num_workers >= 0, "num_workers", "must be >= 0"),
         ]
-        for ok, name, reason in checks:
-            if not ok:
-                raise ConfigError(f"ProbeConfig.{name}: {reason}, got {getattr(self, name)!r}")
+        check_fields(self, checks)
 
     @classmethod
     def smoke(cls) -> "ProbeConfig":
@@ -132,13 +131,7 @@ class ProbeConfig:
 
 def load_config(name_or_path: str) -> ProbeConfig:
     """A preset name or a YAML file; a bad value names the file, the field and the reason."""
-    if name_or_path in PRESETS:
-        return ProbeConfig.preset(name_or_path)
-    try:
-        return load_yaml(ProbeConfig, name_or_path)
-    except (ConfigError, ValueError) as err:
-        message = str(err)
-        raise ConfigError(message if str(name_or_path) in message else f"{name_or_path}: {message}") from None
+    return load_preset_or_yaml(ProbeConfig, name_or_path, PRESETS)
 
 
 def _network(cfg: ProbeConfig, method: str, checkpoint: str | Path | None) -> PointNeXt:

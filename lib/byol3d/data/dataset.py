@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from byol3d.config import ConfigError
+from byol3d.config import check_fields
 from byol3d.data.cache import list_scenes, load_scene
 from byol3d.data.errors import DataError
 from byol3d.transforms import AugmentConfig, augment, make_features, overlapping_crops, random_crop, voxelize
@@ -48,9 +48,7 @@ class DataConfig:
             (0 <= self.view_min_overlap <= 1, "view_min_overlap", "must be in [0, 1]"),
             (self.view_tries >= 1, "view_tries", "must be >= 1"),
         ]
-        for ok, name, reason in checks:
-            if not ok:
-                raise ConfigError(f"DataConfig.{name}: {reason}, got {getattr(self, name)!r}")
+        check_fields(self, checks)
 
     @classmethod
     def smoke(cls) -> "DataConfig":
