@@ -38,8 +38,7 @@ test: setup
 data: setup $(DATA)/processed/summary.json
 
 $(DATA)/processed/summary.json:
-	$(PY) -m byol3d.data.synthrooms --out $(DATA)/raw --scenes 24 --seed 0
-	$(PY) -m byol3d.data.preprocess --scannet-root $(DATA)/raw --out $(DATA)/processed --workers 2
+	$(PY) -c "from byol3d.data.default import ensure_default_data; ensure_default_data('$(DATA)/raw', '$(DATA)/processed')"
 
 report: data
 	$(PY) -m byol3d.report.build --profile $(PROFILE) --data $(DATA)/processed --param raw_root=$(abspath $(DATA))/raw

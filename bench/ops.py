@@ -6,9 +6,12 @@ for the centres, 3-NN interpolation of 16k-centre features back to the 64k point
 The reference is the textbook algorithm in plain torch: python-loop FPS with a running
 min-distance vector, and cdist + top-k per scene for the neighbour queries (its cdist is split in
 row blocks only so that it fits in memory). Both run in this process, on the same tensors; a
-"check" line per op says how far the results agree.
+"check" line per op says how far the results agree. With `--device cuda` the reference and the torch
+backend run on the GPU (the cpu backend only exists on the CPU); their results come back to the CPU
+inside the timed call, which also waits for the queued kernels.
 
     .venv/bin/python bench/ops.py            # prints one JSON line per op, then FPS+ball combined
+    python3 bench/ops.py --device cuda       # the same on a GPU
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def ref_fps(xyz, offset, new_offset) -> torch.Tensor:
     out, start, qstart = [], 0, 0
     for end, qend in zip(offset.tolist(), new_offset.tolist()):
         pts = xyz[start:end]
-        mind = torch.full((end - start,), float("inf"))
+        mind = torch.full((end - start,), float("inf"), device=xyz.device)
         cur = 0
         for _ in range(qend - qstart):
             out.append(cur + start)
@@ -144,15 +147,21 @@ def timed(fn, repeats: int):
     return min(times), peak, result
 
 
+def to_cpu(fn):
+    """fn with its tensor result copied to the CPU (on CUDA the copy waits for the kernels, so timings are whole)."""
+    return lambda: fn().cpu()
+
+
 def measure(op: str, ours, reference, torch_fn, args) -> tuple[dict, object, object]:
     """Time one op for the cpu backend, the reference and (optionally) the torch backend; print its line."""
     ours_s, peak, out = timed(ours, args.repeats)
-    ref_s, ref_peak, ref_out = timed(reference, 1)
-    row = {"op": op, "ours_s": round(ours_s, 4), "reference_s": round(ref_s, 4),
+    ref_s, ref_peak, ref_out = timed(to_cpu(reference), 1)
+    row = {"op": op, "device": args.device, "ours_s": round(ours_s, 4), "reference_s": round(ref_s, 4),
            "speedup": round(ref_s / ours_s, 1), "peak_mem_mb": round(peak, 1),
            "reference_peak_mem_mb": round(ref_peak, 1)}
     if not args.no_torch_backend:
-        row["torch_backend_s"] = round(timed(torch_fn, 1)[0], 4)
+        torch_repeats = 1 if args.device == "cpu" else args.repeats  # best-of on a GPU: the first call warms up
+        row["torch_backend_s"] = round(timed(to_cpu(torch_fn), torch_repeats)[0], 4)
     print(json.dumps(row), flush=True)
     return row, out, ref_out
 
@@ -172,9 +181,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=16000)
     parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--radius", type=float, default=0.1)
-    parser.add_argument("--repeats", type=int, default=3, help="best-of for the cpu backend")
+    parser.add_argument("--repeats", type=int, default=3, help="best-of for the cpu backend (and torch on a GPU)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-torch-backend", action="store_true", help="skip timing the torch backend")
+    parser.add_argument("--device", default="cpu", help="where the reference and the torch backend run: cpu, cuda")
     return parser.parse_args()
 
 
@@ -184,21 +194,23 @@ def main() -> None:
     xyz = room_cloud(args.points)  # (N, 3)
     off, new_off = torch.tensor([args.points]), torch.tensor([args.samples])  # (1,), (1,)
     feats = torch.randn(args.samples, 32)  # (M, 32) centre features to interpolate back
+    xyz_d, feats_d = xyz.to(args.device), feats.to(args.device)  # reference / torch backend copies
 
     fps, centres, ref_centres = measure(
         "fps", lambda: ops.farthest_point_sample(xyz, off, new_off, backend="cpu"),
-        lambda: ref_fps(xyz, off, new_off),
-        lambda: ops.farthest_point_sample(xyz, off, new_off, backend="torch"), args)
+        lambda: ref_fps(xyz_d, off, new_off),
+        lambda: ops.farthest_point_sample(xyz_d, off, new_off, backend="torch"), args)
     same = float((centres == ref_centres).float().mean())
     overlap = len(set(centres.tolist()) & set(ref_centres.tolist())) / len(centres)
     print(json.dumps({"check": "fps", "same_position_fraction": round(same, 4), "same_set_fraction": round(overlap, 4),
                       "note": "differences come from exact float32 distance ties, broken differently"}), flush=True)
 
     new_xyz = xyz[centres]  # (M, 3)
+    new_xyz_d = new_xyz.to(args.device)
     ball, idx, ref_idx = measure(
         "ball_query", lambda: ops.ball_query(args.k, args.radius, xyz, off, new_xyz, new_off, backend="cpu"),
-        lambda: ref_neighbours(args.k, xyz, off, new_xyz, new_off, args.radius)[0],
-        lambda: ops.ball_query(args.k, args.radius, xyz, off, new_xyz, new_off, backend="torch"), args)
+        lambda: ref_neighbours(args.k, xyz_d, off, new_xyz_d, new_off, args.radius)[0],
+        lambda: ops.ball_query(args.k, args.radius, xyz_d, off, new_xyz_d, new_off, backend="torch"), args)
     d_ours = ((xyz[idx] - new_xyz[:, None]) ** 2).sum(-1).sort(1).values  # (M, k)
     d_ref = ((xyz[ref_idx] - new_xyz[:, None]) ** 2).sum(-1).sort(1).values
     agree = float(torch.isclose(d_ours, d_ref, atol=1e-5).all(1).float().mean())
@@ -207,8 +219,8 @@ def main() -> None:
 
     _, up, ref_up = measure(
         "three_nn_interpolate", lambda: ops.three_nn_interpolate(new_xyz, new_off, feats, xyz, off, backend="cpu"),
-        lambda: ref_interpolate(new_xyz, new_off, feats, xyz, off),
-        lambda: ops.three_nn_interpolate(new_xyz, new_off, feats, xyz, off, backend="torch"), args)
+        lambda: ref_interpolate(new_xyz_d, new_off, feats_d, xyz_d, off),
+        lambda: ops.three_nn_interpolate(new_xyz_d, new_off, feats_d, xyz_d, off, backend="torch"), args)
     agree = float(torch.isclose(up, ref_up, atol=1e-4).all(1).float().mean())
     note = "neighbour choice differs only where cdist's rounding reorders near-equal distances"
     print(json.dumps({"check": "three_nn_interpolate", "rows_within_1e-4_fraction": round(agree, 4), "note": note}),

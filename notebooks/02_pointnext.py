@@ -98,7 +98,8 @@ item = scenes[0]
 batch = collate_scenes([item])
 rgb = load_scene(scenes.scene_dirs[0])["color"][item["index"].numpy()]  # (N, 3) uint8 of the kept voxels
 xyz = item["coord"].numpy()  # (N, 3)
-print(f"scene {item['scene_id']}: {len(item['inverse'])} vertices -> {len(xyz)} voxels of 2 cm; "
+print(f"scene {item['scene_id']}: {len(item['inverse'])} vertices -> {len(xyz)} voxels of "
+      f"{100 * scenes.cfg.voxel_size:g} cm; "
       f"features {tuple(item['feat'].shape)}")
 scene_figure(xyz, rgb, title=f"{item['scene_id']} after voxelisation (RGB)", max_points=MAX_POINTS).show()
 

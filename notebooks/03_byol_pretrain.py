@@ -97,20 +97,20 @@ if "google.colab" in sys.modules:
 # running this notebook again with the same settings reuses the finished run instead of training again.
 
 # %%
-import dataclasses
 import json
-from pathlib import Path
 
 import yaml
+from IPython.display import display
 from plotly.subplots import make_subplots
 
+from byol3d import experiments
 from byol3d.config import config_hash, to_dict
-from byol3d.pretrain import PretrainConfig, default_run_dir, run_pretrain
+from byol3d.pretrain import default_run_dir
 from byol3d.train.checkpoint import load_pretrained
-from byol3d.viz import line_figure, setup_plotly
+from byol3d.viz import html_table, line_figure, setup_plotly
 
 setup_plotly()
-cfg = dataclasses.replace(PretrainConfig.preset(profile), device=device)
+cfg, _ = experiments.main_configs(profile, device)
 run_dir = default_run_dir(cfg, runs_root)
 print(f"profile {profile!r}: config hash {config_hash(cfg)} -> {run_dir}")
 print(yaml.safe_dump({k: v for k, v in to_dict(cfg).items() if k not in ("model", "data")}, sort_keys=False))
@@ -123,12 +123,26 @@ print(yaml.safe_dump({k: v for k, v in to_dict(cfg).items() if k not in ("model"
 # the online PointNeXt that the probe chapter loads. An interrupted run continues exactly with
 # `python -m byol3d.pretrain ... --resume`; `torchrun --nproc_per_node=N -m byol3d.pretrain ...` trains
 # on several GPUs with DistributedDataParallel.
+#
+#
+# Every headline number of chapter 04 is a mean over seeds, so the pre-training runs once per seed of
+# `experiments.SEEDS` (seed *s* changes the initial weights, the data order, the augmentations and the
+# dense pairs); the plots below show seed 0, the table all of them.
 
 # %%
-run_pretrain(cfg, data_root, run_dir, resume=True)
-rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-print(f"{len(rows)} steps, final loss {rows[-1]['loss']:.3f}, "
-      f"median step time {sorted(r['seconds'] for r in rows)[len(rows) // 2]:.2f} s")
+seeded = experiments.seeded_pretrains(profile, data_root, runs_root, device)
+assert seeded[0].run_dir == run_dir  # seed 0 is the preset itself
+logs = {seed: [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
+        for seed, run in zip(experiments.SEEDS[profile], seeded)}
+display(html_table({
+    "seed": list(logs),
+    "steps": [len(r) for r in logs.values()],
+    "final loss": [f"{r[-1]['loss']:.3f}" for r in logs.values()],
+    "final collapse std": [f"{r[-1]['collapse_std']:.4f}" for r in logs.values()],
+    "median step (s)": [f"{sorted(x['seconds'] for x in r)[len(r) // 2]:.2f}" for r in logs.values()],
+    "reused": ["yes" if run.reused else "no" for run in seeded],
+}))
+rows = logs[experiments.SEEDS[profile][0]]
 
 # %% [markdown]
 # ## Loss

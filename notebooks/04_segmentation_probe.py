@@ -23,7 +23,9 @@
 #
 # | method | network | trained |
 # |---|---|---|
-# | **random probe** | randomly initialised, **frozen** | one linear layer on its features: the *floor* |
+# | **majority class** | none | predicts the most frequent training class everywhere: a *floor* |
+# | **raw-feature probe** | none | one linear layer on the 7 input channels: a *floor* |
+# | **random probe** | randomly initialised, **frozen** | one linear layer on its features: a *floor* |
 # | **BYOL probe** | BYOL-pre-trained, **frozen** | one linear layer on its features |
 # | **BYOL fine-tune** | initialised from BYOL | everything, new segmentation head |
 # | **scratch** | randomly initialised | everything, same schedule as fine-tune |
@@ -33,8 +35,10 @@
 # and the decoder's output; they are standardised with the training features' mean and standard deviation
 # (not learnt), then a linear layer is trained with cross-entropy.
 #
-# **Evaluation.** Every validation scene is voxelised (2 cm) as in training, predicted whole, and each
-# original mesh vertex takes the prediction of its voxel (the voxelisation's inverse map). Metrics come
+# **Evaluation.** Every validation scene is voxelised at the profile's voxel size (`data.voxel_size`: 4 cm
+# in `quick`, 2 cm in `full`) as in training, predicted in overlapping crops of the training crop size
+# (class probabilities averaged where crops overlap), and each original mesh vertex takes the prediction
+# of its voxel (the voxelisation's inverse map). Metrics come
 # from one confusion matrix over all vertices (unlabelled vertices excluded): IoU = TP / (TP + FP + FN)
 # per class; **mIoU averages the classes that occur in the ground truth or in the predictions** (a class
 # absent from both has no IoU and is left out), the ScanNet benchmark's rule; mAcc averages per-class
@@ -82,7 +86,7 @@ import time
 
 import numpy as np
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 from plotly.subplots import make_subplots
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
@@ -97,10 +101,9 @@ from byol3d.eval.features import collect_features, freeze, sample_points
 from byol3d.eval.predict import predict_scene
 from byol3d.probe import load_probe
 from byol3d.report import record_headline
-from byol3d.train.checkpoint import load_pretrained
 from byol3d.utils.runtime import pick_device
 from byol3d.viz import (class_iou_figure, confusion_figure, embedding_figure, html_table, line_figure, setup_plotly,
-                        side_by_side)
+                        side_by_side, spread_bar_figure)
 
 setup_plotly()
 start_time = time.perf_counter()
@@ -117,74 +120,130 @@ print({k: v for k, v in to_dict(probe_cfg).items() if k not in ("model", "data",
 
 
 # %% [markdown]
-# ## The pre-trained encoder
+# ## The pre-trained encoders, one per seed
 #
-# Chapter 03's run (`<runs_root>/byol/<config hash>`) is reused when it has finished; otherwise it is
-# trained (or resumed) now.
+# Chapter 03's runs (`<runs_root>/byol/<config hash>`, one per seed of `experiments.SEEDS`) are reused
+# when they have finished; otherwise they are trained (or resumed) now. Seed *s* pre-trains with seed
+# *s*, and every probe of seed *s* reads that encoder.
 
 # %%
-byol = experiments.pretrain(pre_cfg, data_root, runs_root)
-print(f"BYOL run {byol.run_dir} ({'reused' if byol.reused else 'trained now'})")
+seeds = experiments.SEEDS[profile]
+byol_runs = experiments.seeded_pretrains(profile, data_root, runs_root, device)
+for seed, run in zip(seeds, byol_runs):
+    print(f"seed {seed}: BYOL run {run.run_dir} ({'reused' if run.reused else 'trained now'})")
 
 # %% [markdown]
-# ## Four methods on all training scenes
+# ## Six arms on all training scenes, each over several seeds
 #
-# Each run trains on the training split and scores every vertex of the validation scenes it evaluates
-# (`eval_fraction` of them: all in `full`; a fixed, seeded subset on the CPU profiles, where whole scenes
-# of 10⁵–10⁶ points are what costs time). `seconds` is the wall time of the run when it was trained.
+# Three arms learn from labels on top of something (the BYOL probe, BYOL fine-tune, scratch) and three
+# are the **floors** any of them must clear: the random-init frozen encoder with the same linear probe,
+# a linear probe on the 7 raw input channels (xyz, colour, height: no network at all), and the majority
+# class. Each arm runs once per seed; the table gives the mean and the sample standard deviation over
+# seeds, and every run scores every vertex of every validation scene.
+#
+# **The same BatchNorm treatment for both frozen arms.** Before the random and the BYOL encoders are
+# frozen, their BatchNorm running statistics are re-estimated on the probe's own (unaugmented) training
+# crops (`ProbeConfig.recalibrate_bn`): a fresh network would otherwise keep identity statistics and the
+# BYOL one statistics of strongly augmented views, and the comparison would be about that, not about
+# the weights. **Crops in training and at test time.** Networks and probes train on crops of
+# `data.voxel_max` points; validation scenes are predicted in overlapping crops of the same size
+# (`ProbeConfig.tiled_eval`; class probabilities averaged where crops overlap), so the x/y input channels
+# and the head's scene-wide max feature mean the same thing in training and evaluation.
 
 # %%
-ARMS = {  # notebook label -> (probe method, checkpoint), the report's naming in `HEADLINE`
-    "random probe": ("random", None),
-    "BYOL probe": ("linear", byol.encoder),
-    "BYOL fine-tune": ("finetune", byol.encoder),
-    "scratch": ("scratch", None),
-}
-HEADLINE = {"random probe": "miou_random_linear", "BYOL probe": "miou_byol_linear",
-            "BYOL fine-tune": "miou_byol_finetune", "scratch": "miou_scratch"}
-runs = {name: experiments.probe(probe_cfg, data_root, runs_root, method, 1.0, ckpt)
-        for name, (method, ckpt) in ARMS.items()}
-results = {name: run.metrics for name, run in runs.items()}
+ARM_LABELS = {"byol_linear": "BYOL probe", "random_linear": "random-init probe (floor)",
+              "raw_linear": "raw-feature probe (floor)", "majority": "majority class (floor)",
+              "byol_finetune": "BYOL fine-tune", "scratch": "scratch"}
+arm_runs = {arm: experiments.seeded_arm(profile, arm, data_root, runs_root, 1.0, device) for arm in ARM_LABELS}
+stats = {arm: {m: experiments.mean_std(runs, m) for m in ("miou", "macc", "oa")} for arm, runs in arm_runs.items()}
 display(html_table({
-    "method": list(results),
-    "mIoU (%)": [100 * m["miou"] for m in results.values()],
-    "mAcc (%)": [100 * m["macc"] for m in results.values()],
-    "OA (%)": [100 * m["oa"] for m in results.values()],
-    "training scenes": [len(m["train_scenes"]) for m in results.values()],
-    "validation scenes": [len(m["eval_scenes"]) for m in results.values()],
-    "seconds": [float(m["seconds"]) for m in results.values()],
-    "cached": ["yes" if run.reused else "no" for run in runs.values()],
+    "method": list(ARM_LABELS.values()),
+    "mIoU (%)": [f"{100 * stats[a]['miou'][0]:.1f} ± {100 * stats[a]['miou'][1]:.1f}" for a in ARM_LABELS],
+    "mAcc (%)": [f"{100 * stats[a]['macc'][0]:.1f} ± {100 * stats[a]['macc'][1]:.1f}" for a in ARM_LABELS],
+    "OA (%)": [f"{100 * stats[a]['oa'][0]:.1f} ± {100 * stats[a]['oa'][1]:.1f}" for a in ARM_LABELS],
+    "seeds": [len(arm_runs[a]) for a in ARM_LABELS],
+    "seconds per run": [float(np.mean([float(r.metrics["seconds"]) for r in arm_runs[a]])) for a in ARM_LABELS],
+    "cached": [f"{sum(r.reused for r in arm_runs[a])}/{len(arm_runs[a])}" for a in ARM_LABELS],
 }))
-record_headline("04_segmentation_probe", {HEADLINE[name]: m["miou"] for name, m in results.items()})
-gain = 100 * (results["BYOL probe"]["miou"] - results["random probe"]["miou"])
-print(f"BYOL probe vs random probe: {gain:+.1f} mIoU points "
-      f"({'BYOL features are more linearly separable' if gain > 0 else 'no gain over the random floor'}).")
+spread_bar_figure({ARM_LABELS[a]: (100 * stats[a]["miou"][0], 100 * stats[a]["miou"][1]) for a in ARM_LABELS},
+                  title=f"Validation mIoU, mean ± std over {len(seeds)} seeds", y_title="mIoU (%)").show()
+headline = {"seeds": len(seeds)}
+for arm in ARM_LABELS:
+    headline[f"miou_{arm}"], headline[f"miou_{arm}_std"] = stats[arm]["miou"]
+record_headline("04_segmentation_probe", headline)
+
+# %% [markdown]
+# Which differences are larger than the seeds' spread? A gap counts only when it exceeds the sum of the
+# two arms' standard deviations; otherwise the two are not told apart at this number of seeds.
+
+# %%
+def verdict(a: str, b: str) -> str:
+    (ma, sa), (mb, sb) = stats[a]["miou"], stats[b]["miou"]
+    gap, noise = 100 * (ma - mb), 100 * (sa + sb)
+    word = "above" if gap > 0 else "below"
+    told = f"{word} it, beyond the spread" if abs(gap) > noise else "not separable from it at this spread"
+    return f"- {ARM_LABELS[a]} vs {ARM_LABELS[b]}: {gap:+.1f} points (spreads sum to {noise:.1f}): {told}."
+
+
+display(Markdown("\n".join(verdict(a, b) for a, b in [
+    ("scratch", "raw_linear"), ("scratch", "random_linear"), ("byol_linear", "random_linear"),
+    ("byol_linear", "raw_linear"), ("random_linear", "raw_linear"), ("byol_finetune", "scratch")])))
+
+# %% [markdown]
+# ## Did the training converge?
+#
+# The linear probes' training loss (seed 0) and their accuracy on the cached training points, and the
+# scratch and fine-tune runs' loss per step (smoothed over 25 steps). A curve still falling at the end
+# means more steps would help; a flat one, that the budget is not what limits the arm.
+
+# %%
+def smooth(values: list[float], width: int = 25) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    width = max(1, min(width, len(values)))
+    return np.convolve(values, np.ones(width) / width, mode="valid")
+
+
+curves = {ARM_LABELS[a]: arm_runs[a][0].metrics["train_loss"] for a in ("byol_linear", "random_linear", "raw_linear")}
+line_figure({name: (np.arange(len(smooth(v))), smooth(v)) for name, v in curves.items()},
+            title="Linear probes: training loss (seed 0)", x_title="step", y_title="cross-entropy").show()
+print({ARM_LABELS[a]: f"{100 * np.mean([r.metrics['train_accuracy'] for r in arm_runs[a]]):.1f}% training accuracy"
+       for a in ("byol_linear", "random_linear", "raw_linear")})
+curves = {ARM_LABELS[a]: arm_runs[a][0].metrics["train_loss"] for a in ("scratch", "byol_finetune")}
+line_figure({name: (np.arange(len(smooth(v))), smooth(v)) for name, v in curves.items()},
+            title="Scratch and fine-tune: training loss (seed 0, smoothed)", x_title="step",
+            y_title="cross-entropy").show()
 
 # %% [markdown]
 # ## Per-class IoU
 #
 # Large classes (wall, floor) are easy even for a random network; the gap between methods shows on the
-# furniture. A missing bar is a class with no IoU (absent from both ground truth and predictions).
+# furniture. Seed 0 of each arm. A missing bar is a class with no IoU (absent from both ground truth and
+# predictions).
 
 # %%
+results = {ARM_LABELS[a]: arm_runs[a][0].metrics for a in ("byol_linear", "random_linear", "raw_linear", "scratch")}
 class_iou_figure({name: m["per_class_iou"] for name, m in results.items()},
-                 title="Per-class IoU on the validation vertices").show()
+                 title="Per-class IoU on the validation vertices (seed 0)").show()
 
 # %% [markdown]
-# ## Confusion matrix of the BYOL probe
+# ## Confusion matrices
 #
 # Rows are the ground truth, columns the prediction, each row normalised to sum to 1: the diagonal is
-# per-class recall, the off-diagonal cells show which classes the frozen features mix up.
+# per-class recall, the off-diagonal cells show which classes are mixed up.
 
 # %%
-confusion_figure(results["BYOL probe"]["confusion"], title="BYOL probe: confusion (row-normalised)").show()
+confusion_figure(arm_runs["byol_linear"][0].metrics["confusion"], title="BYOL probe: confusion (row-normalised, seed 0)").show()
+confusion_figure(arm_runs["scratch"][0].metrics["confusion"], title="Scratch: confusion (row-normalised, seed 0)").show()
 
 # %% [markdown]
 # ## Label efficiency
 #
 # The same methods trained on a seeded, nested share of the training scenes (at least one scene; the same
-# scenes for every method). Pre-training pays off most when labels are scarce: the gap between the BYOL
-# curves and scratch is widest on the left.
+# scenes for every method and seed), mean ± std over seeds. On the CPU profiles the two supervised arms
+# (scratch, fine-tune: a whole training per point) run with the first seed only, to fit the report's
+# budget (`experiments.efficiency_seeds`); their points carry no error bar and the table says "1 seed".
+# Pre-training pays off most when labels are scarce: the gap between the BYOL curves and scratch is
+# widest on the left.
 
 # %%
 EFFICIENCY_ARMS = {"byol_linear": "BYOL probe", "byol_finetune": "BYOL fine-tune", "random_linear": "random probe",
@@ -195,13 +254,21 @@ efficiency = experiments.efficiency_table(grid, fractions)
 record_headline("04_segmentation_probe", {"label_efficiency": efficiency})
 fig = line_figure({EFFICIENCY_ARMS[arm]: ([100 * f for f in fractions], [100 * v for v in efficiency[arm]])
                    for arm in EFFICIENCY_ARMS},
-                  title="Label efficiency", x_title="training scenes used (%)", y_title="mIoU (%)")
+                  title="Label efficiency (mean over seeds; bars: std)", x_title="training scenes used (%)",
+                  y_title="mIoU (%)")
+for trace, arm in zip(fig.data, EFFICIENCY_ARMS):
+    trace.error_y = {"type": "data", "array": [100 * v for v in efficiency[f"{arm}_std"]], "visible": True}
 fig.update_traces(mode="lines+markers")
 fig.update_xaxes(type="log")
 fig.show()
+def cell(arm: str, i: int) -> str:
+    mean, std, n = 100 * efficiency[arm][i], 100 * efficiency[arm + "_std"][i], len(grid[arm][i])
+    return f"{mean:.1f} ± {std:.1f}" if n > 1 else f"{mean:.1f} (1 seed)"
+
+
 display(html_table({"method": list(EFFICIENCY_ARMS.values()),
-               **{f"{100 * f:g}% ({len(grid['scratch'][i].metrics['train_scenes'])} scenes)":
-                  [100 * efficiency[arm][i] for arm in EFFICIENCY_ARMS] for i, f in enumerate(fractions)}}))
+               **{f"{100 * f:g}% ({len(grid['scratch'][i][0].metrics['train_scenes'])} scenes)":
+                  [cell(arm, i) for arm in EFFICIENCY_ARMS] for i, f in enumerate(fractions)}}))
 
 # %% [markdown]
 # ## What do the features look like? t-SNE and UMAP
@@ -214,7 +281,8 @@ display(html_table({"method": list(EFFICIENCY_ARMS.values()),
 
 # %%
 embed_set = EvalDataset(data_root, probe_cfg.eval_split, probe_cfg.data, fraction=probe_cfg.eval_fraction)
-networks = {"random init": load_probe(runs["random probe"].run_dir).backbone, "BYOL": load_pretrained(byol.encoder)}
+networks = {"random init": load_probe(arm_runs["random_linear"][0].run_dir).backbone,
+            "BYOL": load_probe(arm_runs["byol_linear"][0].run_dir).backbone}  # seed 0, BatchNorm as probed
 samples = {}
 for name, net in networks.items():
     net = freeze(net.to(torch_device))
@@ -251,17 +319,19 @@ for method, by_net in embeddings.items():
 # %% [markdown]
 # ## Predictions in 3D
 #
-# Validation scenes as the network sees them (2 cm voxels): ground truth, the BYOL probe's prediction and
+# Validation scenes as the network sees them (voxelised at `data.voxel_size`, predicted in training-size
+# crops): ground truth, the BYOL probe's prediction and
 # its errors (**red** = wrong, grey = right, black = unlabelled), side by side with linked cameras. Each
 # panel draws a seeded subset of at most `VIEW_POINTS` points to keep the page light; the legend names the
 # classes in their colours. Drag to rotate, scroll to zoom.
 
 # %%
-predictor = load_probe(runs["BYOL probe"].run_dir).to(torch_device)
+predictor = load_probe(arm_runs["byol_linear"][0].run_dir).to(torch_device)
+crop_points = probe_cfg.data.voxel_max if probe_cfg.tiled_eval else None
 view_set = EvalDataset(data_root, probe_cfg.eval_split, probe_cfg.data, fraction=probe_cfg.eval_fraction)
 for i in range(min(VIEW_SCENES, len(view_set))):
     batch = {k: v.to(torch_device) if torch.is_tensor(v) else v for k, v in collate_scenes([view_set[i]]).items()}
-    pred, _ = predict_scene(predictor, batch)
+    pred, _ = predict_scene(predictor, batch, crop_points)
     coord, truth, pred = batch["coord"].cpu().numpy(), batch["label"].cpu().numpy(), pred.cpu().numpy()
     errors = np.where((truth == pred)[:, None], np.uint8(200), np.array([214, 39, 40], dtype=np.uint8))
     errors[truth < 0] = 0

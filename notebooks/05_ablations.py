@@ -131,36 +131,46 @@ print(f"profile {profile!r}; main pre-training {config_hash(main_pretrain)}, pro
 grid = experiments.label_efficiency(profile, data_root, runs_root, device)
 fractions = list(experiments.LABEL_FRACTIONS[profile])
 efficiency = experiments.efficiency_table(grid, fractions)
+arms = [name for name in efficiency if name != "fractions" and not name.endswith("_std")]
 display(html_table({
     "share of training scenes": [f"{100 * f:g}%" for f in fractions],
-    "scenes": [len(run.metrics["train_scenes"]) for run in grid["byol_linear"]],
-    **{f"{name} mIoU (%)": [pct(run.metrics["miou"]) for run in runs] for name, runs in grid.items()},
+    "scenes": [len(runs[0].metrics["train_scenes"]) for runs in grid["byol_linear"]],
+    **{f"{name} mIoU (%)": [f"{pct(m):.1f} ± {pct(s):.1f}" if len(runs) > 1 else f"{pct(m):.1f} (1 seed)"
+                            for m, s, runs in zip(efficiency[name], efficiency[f"{name}_std"], grid[name])]
+       for name in arms},
 }))
-fig = line_figure({name: ([100 * f for f in fractions], [pct(v) for v in values])
-                   for name, values in efficiency.items() if name != "fractions"},
-                  title="Label efficiency (val mIoU)", x_title="labelled training scenes (%)", y_title="mIoU (%)")
+fig = line_figure({name: ([100 * f for f in fractions], [pct(v) for v in efficiency[name]]) for name in arms},
+                  title="Label efficiency (val mIoU, mean over seeds; bars: std)",
+                  x_title="labelled training scenes (%)", y_title="mIoU (%)")
+for trace, name in zip(fig.data, arms):
+    trace.error_y = {"type": "data", "array": [pct(v) for v in efficiency[f"{name}_std"]], "visible": True}
 fig.update_traces(mode="lines+markers")
 fig.update_xaxes(type="log")
 fig.show()
-reused = sum(run.reused for runs in grid.values() for run in runs)
-print(f"{reused} of {sum(len(r) for r in grid.values())} probe runs reused from the cache")
+reused = sum(run.reused for per_fraction in grid.values() for runs in per_fraction for run in runs)
+total = sum(len(runs) for per_fraction in grid.values() for runs in per_fraction)
+print(f"{reused} of {total} probe runs reused from the cache")
 
 # %% [markdown]
 # What the grid shows, computed from the numbers above (BYOL minus random, and BYOL minus scratch, in
-# mIoU points at each label fraction):
+# mIoU points at each label fraction); a gap counts only when it is larger than the two arms' spreads
+# added together. On the CPU profiles scratch has one seed here (`experiments.efficiency_seeds`), so its
+# own spread is unknown and only the BYOL probe's counts.
 
 # %%
-gaps = {f: (pct(b) - pct(r), pct(b) - pct(s)) for f, b, r, s in
-        zip(fractions, efficiency["byol_linear"], efficiency["random_linear"], efficiency["scratch"])}
-wins_random = sum(g[0] > 0 for g in gaps.values())
-wins_scratch = sum(g[1] > 0 for g in gaps.values())
-display(Markdown(
-    f"BYOL's frozen features beat the random encoder at {wins_random} of {len(fractions)} label fractions "
-    f"and the scratch network at {wins_scratch} of {len(fractions)} "
-    f"(gaps vs random: {', '.join(f'{100 * f:g}%: {g[0]:+.1f}' for f, g in gaps.items())}; "
-    f"vs scratch: {', '.join(f'{100 * f:g}%: {g[1]:+.1f}' for f, g in gaps.items())} points). "
-    + ("These are single runs at a CPU budget of minutes: small-budget numbers, not the method's ceiling."
-       if profile != "full" else "Single runs with one seed.")))
+def gap(a: str, b: str, i: int) -> tuple[float, bool]:
+    diff = pct(efficiency[a][i]) - pct(efficiency[b][i])
+    return diff, abs(diff) > pct(efficiency[f"{a}_std"][i]) + pct(efficiency[f"{b}_std"][i])
+
+
+lines = []
+for other in ("random_linear", "scratch"):
+    parts = [f"{100 * f:g}%: {d:+.1f}" + ("" if clear else " (inside the spread)")
+             for i, f in enumerate(fractions) for d, clear in [gap("byol_linear", other, i)]]
+    wins = sum(d > 0 and clear for i in range(len(fractions)) for d, clear in [gap("byol_linear", other, i)])
+    lines.append(f"BYOL probe vs {other}: beats it beyond the spread at {wins} of {len(fractions)} fractions "
+                 f"({', '.join(parts)} points).")
+display(Markdown(" ".join(lines) + (" Small-budget CPU numbers, not the method's ceiling." if profile != "full" else "")))
 
 # %% [markdown]
 # ## The pre-training ablations: budget and baseline
@@ -171,7 +181,7 @@ display(Markdown(
 # profiles, PointNeXt-B in `full`), marked "(baseline)" below; it appears in every ablation and is
 # trained once.
 #
-# To fit the CPU time budget (the whole quick report in 30 minutes on 2 cores), the `quick` ablations
+# To fit the CPU time budget (the whole quick report in 45 minutes on 2 cores), the `quick` ablations
 # use a far smaller budget than chapter 03's main run: a handful of steps on coarser 5 cm voxels with
 # views of 2,000 points, and a shorter linear probe on the same coarse voxels, trained on half of the
 # training scenes (the `smoke` profile shrinks this further, just to exercise the code; the exact

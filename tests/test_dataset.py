@@ -151,7 +151,7 @@ def test_fraction_datasets_use_the_same_scenes(synth_processed):
 
 def test_data_config_presets_and_errors(tmp_path):
     assert (DataConfig.smoke().voxel_max, DataConfig.quick().voxel_max, DataConfig.full().voxel_max) == (
-        2000, 8000, 64000)
+        2000, 4000, 64000)
     for preset in (DataConfig.smoke(), DataConfig.quick(), DataConfig.full()):
         assert load_yaml(DataConfig, save_yaml(preset, tmp_path / "data.yaml")) == preset
     for values, name in [({"voxel_size": 0}, "voxel_size"), ({"voxel_max": 0}, "voxel_max"),

@@ -54,9 +54,15 @@ def test_smoke_report_has_every_chapter_without_errors(smoke_report):
         errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
         assert not errors, f"{name}: {errors[0].ename}: {errors[0].evalue}"
     assert (smoke_report / "html" / "plotly.min.js").exists()
-    figures = {c["name"]: c["figures"] for c in json.loads((smoke_report / "html" / "build.json").read_text())["chapters"]}
-    for key in ("miou_byol_linear", "miou_random_linear", "miou_scratch", "label_efficiency"):
+    build_json = json.loads((smoke_report / "html" / "build.json").read_text())
+    figures = {c["name"]: c["figures"] for c in build_json["chapters"]}
+    for key in ("miou_byol_linear", "miou_random_linear", "miou_scratch", "miou_byol_finetune", "label_efficiency"):
         assert key in figures["04_segmentation_probe"], f"chapter 04 recorded no {key} for the index"
+        assert key in build_json["headline"]
+        if key != "label_efficiency":  # a mean over seeds, with its spread
+            assert 0 <= build_json["headline"][key] <= 1 and build_json["headline"][f"{key}_std"] >= 0
+    assert build_json["headline"]["seeds"] >= 2
+    assert {"miou_raw_linear", "miou_majority"} <= set(build_json["headline"])
 
 
 @pytest.mark.slow

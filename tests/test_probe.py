@@ -21,6 +21,7 @@ from byol3d.eval.predict import evaluate, scatter_to_vertices
 from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import PointNeXt
 from byol3d.probe import ProbeConfig, load_config, load_probe, main, run_probe
+from byol3d.utils.runtime import bf16_autocast
 
 
 @pytest.fixture
@@ -136,9 +137,10 @@ def test_random_and_scratch_end_to_end(synth_processed, tmp_path, one_thread):
     assert confusion.shape == (NUM_CLASSES, NUM_CLASSES)
     assert confusion.sum() == _labelled_vertices(synth_processed, "val", metrics["eval_scenes"])
     assert metrics["method"] == "random" and metrics["fraction"] == 0.5 and len(metrics["train_scenes"]) == 2
-    # the saved predictor reproduces the evaluation exactly
+    # the saved predictor reproduces the evaluation exactly (same precision: the probe's bf16 autocast)
     eval_set = EvalDataset(synth_processed, "val", _tiny_cfg().data, fraction=_tiny_cfg().eval_fraction)
-    np.testing.assert_array_equal(evaluate(load_probe(out), eval_set, torch.device("cpu")), confusion)
+    with bf16_autocast(torch.device("cpu"), _tiny_cfg().amp):
+        np.testing.assert_array_equal(evaluate(load_probe(out), eval_set, torch.device("cpu")), confusion)
 
     scratch = run_probe(_tiny_cfg(steps=1), synth_processed, "scratch", tmp_path / "scratch", fraction=0.5)
     assert scratch["train_scenes"] == metrics["train_scenes"]  # the same subset for every method
@@ -155,10 +157,14 @@ def test_linear_and_finetune_from_a_byol_checkpoint(synth_processed, tmp_path, o
     linear = run_probe(_tiny_cfg(), synth_processed, "linear", tmp_path / "linear", checkpoint=encoder)
     assert 0 <= linear["miou"] <= 1 and linear["checkpoint"] == str(encoder)
     assert linear["train_loss"][-1] < linear["train_loss"][0]
-    # the frozen backbone inside the saved probe is the pre-trained network, untouched
+    # the frozen backbone inside the saved probe has the pre-trained weights, untouched; only its BatchNorm
+    # statistics were re-estimated on the probe's training crops (recalibrate_bn), as for the random arm
     pretrained = torch.load(encoder, weights_only=True)["state_dict"]
-    backbone = load_probe(tmp_path / "linear").backbone.state_dict()
-    assert all(torch.equal(backbone[k], v) for k, v in pretrained.items())
+    backbone = load_probe(tmp_path / "linear").backbone
+    weights = dict(backbone.named_parameters())
+    assert all(torch.equal(weights[k], v) for k, v in pretrained.items() if k in weights)
+    stats = backbone.state_dict()
+    assert any(not torch.equal(stats[k], v) for k, v in pretrained.items() if k.endswith("running_mean"))
 
     finetune = run_probe(_tiny_cfg(steps=1), synth_processed, "finetune", tmp_path / "ft", checkpoint=encoder)
     assert 0 <= finetune["miou"] <= 1 and (tmp_path / "ft" / "probe.pt").is_file()

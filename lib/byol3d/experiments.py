@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 from tqdm import tqdm
 
 from byol3d.config import config_hash
@@ -44,9 +45,23 @@ PROFILES = ("smoke", "quick", "full")
 # Shares of the training scenes of the label-efficiency grid (chapters 04 and 05 use the same ones, so
 # they share the runs). full: the data-efficient protocol of CSC (1 / 5 / 10 / 20 / 100 % of scenes).
 LABEL_FRACTIONS = {"smoke": (0.25, 1.0), "quick": (0.1, 0.3, 1.0), "full": (0.01, 0.05, 0.1, 0.2, 1.0)}
-# Arms of the label-efficiency grid: name (the report's headline naming) -> (probe method, pre-trained?)
+# Evaluation arms: name (the report's headline naming) -> (probe method, pre-trained?). The last three are
+# the floors a learnt representation must beat: random-init frozen network, raw input features, majority class.
 ARMS = {"byol_linear": ("linear", True), "byol_finetune": ("finetune", True), "scratch": ("scratch", False),
-        "random_linear": ("random", False)}
+        "random_linear": ("random", False), "raw_linear": ("raw", False), "majority": ("majority", False)}
+# Seeds of every headline figure: seed s pre-trains with PretrainConfig.seed = s and probes with
+# ProbeConfig.seed = s (weights of new layers, data order, augmentation); the scene subset of a label
+# fraction is the same for every seed and method (DataConfig.subset_seed).
+SEEDS = {"smoke": (0, 1), "quick": (0, 1, 2), "full": (0, 1, 2)}
+SUPERVISED_ARMS = ("byol_finetune", "scratch")  # a whole network trained per run: the expensive arms
+
+
+def efficiency_seeds(profile: str, arm: str) -> tuple[int, ...]:
+    """Seeds of `arm` in the label-efficiency grid: every seed, except the supervised arms on the CPU
+    profiles, which get the first seed only (each is a full training; the report's budget). The notebooks
+    say so next to the curve; the 100 % headline figures always use every seed."""
+    seeds = SEEDS[profile]
+    return seeds[:1] if profile != "full" and arm in SUPERVISED_ARMS else seeds
 
 
 @dataclass(frozen=True)
@@ -143,25 +158,16 @@ def probe(cfg: ProbeConfig, data_root: str | Path, runs_root: str | Path, method
     return ProbeRun(run_dir, {**metrics, "fraction": fraction}, reused)
 
 
-def probe_grid(cfg: ProbeConfig, data_root: str | Path, runs_root: str | Path,
-               arms: Mapping[str, tuple[str, str | Path | None]],
-               fractions: Sequence[float]) -> dict[str, list[ProbeRun]]:
-    """Label efficiency: every arm (name -> (method, checkpoint or None)) at every fraction.
-
-    Returns name -> one ProbeRun per fraction, in order. Runs already done are reused.
-    """
-    jobs = [(name, method, ckpt, f) for name, (method, ckpt) in arms.items() for f in fractions]
-    grid: dict[str, list[ProbeRun]] = {name: [] for name in arms}
-    for name, method, ckpt, fraction in tqdm(jobs, desc="probe grid"):
-        grid[name].append(probe(cfg, data_root, runs_root, method, fraction, ckpt))
-    return grid
-
-
-def efficiency_table(grid: Mapping[str, Sequence[ProbeRun]], fractions: Sequence[float],
+def efficiency_table(grid: Mapping[str, Sequence[Sequence[ProbeRun]]], fractions: Sequence[float],
                      metric: str = "miou") -> dict:
-    """{"fractions": [...], name: [metric at each fraction], ...}: the `label_efficiency` headline shape."""
-    values = {name: [run.metrics[metric] for run in runs] for name, runs in grid.items()}
-    return {"fractions": list(fractions), **values}
+    """{"fractions": [...], name: [mean at each fraction], name + "_std": [spread at each fraction], ...}:
+    the `label_efficiency` headline shape."""
+    table: dict = {"fractions": list(fractions)}
+    for name, per_fraction in grid.items():
+        stats = [mean_std(runs, metric) for runs in per_fraction]
+        table[name] = [m for m, _ in stats]
+        table[f"{name}_std"] = [s for _, s in stats]
+    return table
 
 
 def main_configs(profile: str, device: str = "auto") -> tuple[PretrainConfig, ProbeConfig]:
@@ -172,14 +178,46 @@ def main_configs(profile: str, device: str = "auto") -> tuple[PretrainConfig, Pr
             dataclasses.replace(ProbeConfig.preset(profile), device=device))
 
 
+def seeded_pretrains(profile: str, data_root: str | Path, runs_root: str | Path,
+                     device: str = "auto") -> list[PretrainRun]:
+    """The profile's main pre-training once per seed of `SEEDS[profile]` (chapter 03's runs)."""
+    pre_cfg, _ = main_configs(profile, device)
+    return [pretrain(dataclasses.replace(pre_cfg, seed=seed), data_root, runs_root) for seed in SEEDS[profile]]
+
+
+def seeded_arm(profile: str, arm: str, data_root: str | Path, runs_root: str | Path, fraction: float = 1.0,
+               device: str = "auto", seeds: Sequence[int] | None = None) -> list[ProbeRun]:
+    """One evaluation arm of `ARMS` at `fraction`, once per seed (default `SEEDS[profile]`); a
+    pre-trained arm of seed s probes the encoder pre-trained with seed s."""
+    if arm not in ARMS:
+        raise ValueError(f"{WHERE}: unknown arm {arm!r}; known: {list(ARMS)}")
+    seeds = SEEDS[profile] if seeds is None else tuple(seeds)
+    if not set(seeds) <= set(SEEDS[profile]):
+        raise ValueError(f"{WHERE}: seeds {list(seeds)} are not among the profile's {list(SEEDS[profile])}")
+    method, pretrained = ARMS[arm]
+    _, probe_cfg = main_configs(profile, device)
+    encoders = {s: run.encoder for s, run in zip(SEEDS[profile], seeded_pretrains(profile, data_root, runs_root,
+                                                                                   device))} if pretrained else {}
+    return [probe(dataclasses.replace(probe_cfg, seed=seed), data_root, runs_root, method, fraction,
+                  encoders.get(seed)) for seed in seeds]
+
+
+def mean_std(runs: Sequence[ProbeRun], metric: str = "miou") -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one run) of `metric` over seeded runs."""
+    values = np.array([run.metrics[metric] for run in runs], dtype=np.float64)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
 def label_efficiency(profile: str, data_root: str | Path, runs_root: str | Path, device: str = "auto",
-                     arms: Sequence[str] = ("byol_linear", "random_linear", "scratch")) -> dict[str, list[ProbeRun]]:
-    """The label-efficiency grid of the profile: each arm of `ARMS` at every `LABEL_FRACTIONS[profile]`,
-    BYOL arms on the profile's main pre-training (chapter 03's run, trained here if missing)."""
+                     arms: Sequence[str] = ("byol_linear", "random_linear", "scratch")) -> dict[str, list[list[ProbeRun]]]:
+    """The label-efficiency grid of the profile: arm -> one list of seeded runs (`efficiency_seeds`) per
+    fraction of `LABEL_FRACTIONS[profile]` (BYOL arms on chapter 03's seeded pre-trainings)."""
     unknown = sorted(set(arms) - set(ARMS))
     if unknown:
         raise ValueError(f"{WHERE}: unknown arm(s) {unknown}; known: {list(ARMS)}")
-    pre_cfg, probe_cfg = main_configs(profile, device)
-    encoder = pretrain(pre_cfg, data_root, runs_root).encoder if any(ARMS[a][1] for a in arms) else None
-    chosen = {name: (ARMS[name][0], encoder if ARMS[name][1] else None) for name in arms}
-    return probe_grid(probe_cfg, data_root, runs_root, chosen, LABEL_FRACTIONS[profile])
+    jobs = [(arm, f) for arm in arms for f in LABEL_FRACTIONS[profile]]
+    grid: dict[str, list[list[ProbeRun]]] = {arm: [] for arm in arms}
+    for arm, fraction in tqdm(jobs, desc="label efficiency"):
+        grid[arm].append(seeded_arm(profile, arm, data_root, runs_root, fraction, device,
+                                    efficiency_seeds(profile, arm)))
+    return grid

@@ -35,7 +35,7 @@ from byol3d.train.distributed import (DistInfo, ResumableSampler, check_replicas
                                       init_distributed, mean_across_ranks, prepare_batchnorm, wrap_ddp)
 from byol3d.train.schedule import cosine_with_warmup
 from byol3d.utils.atomic import atomic_write_text
-from byol3d.utils.runtime import seed_everything
+from byol3d.utils.runtime import bf16_autocast, seed_everything
 
 PRESETS = ("smoke", "quick", "full")
 RUNTIME_FIELDS = ("device", "num_workers")  # do not change the result: may differ when resuming
@@ -64,7 +64,7 @@ class PretrainConfig:
     clip: float = 10.0  # gradient-norm clipping (0 = off)
     ckpt_every: int = 50  # write checkpoints/last.pt every this many steps (and at the end)
     seed: int = 0  # seeds weights, data order, augmentations and dense-pair sampling
-    amp: bool = True  # bfloat16 autocast on CUDA (ignored on the CPU)
+    amp: bool = True  # bfloat16 autocast where bf16 is fast (CUDA; CPUs with AVX-512 BF16 or AMX), else off
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda"
     num_workers: int = 0  # DataLoader worker processes
 
@@ -98,10 +98,11 @@ class PretrainConfig:
 
     @classmethod
     def quick(cls) -> "PretrainConfig":
-        """CPU, minutes, SynthRooms: PointNeXt-S, 8000-point views, small heads."""
+        """CPU, minutes, SynthRooms: PointNeXt-S, 4 views pairs of 4,000 points per step (more, smaller
+        crops per step: BatchNorm sees 4 scenes, reports/experiments.md E3), small heads."""
         data = DataConfig.quick()
-        return cls(model=PointNeXtConfig.S().for_voxel(data.voxel_size), data=data, dense_pairs=512, proj_hidden=512, proj_out=128, warmup=5,
-                   steps=200, ckpt_every=50)
+        return cls(model=PointNeXtConfig.S().for_voxel(data.voxel_size), data=data, dense_pairs=512, proj_hidden=512,
+                   proj_out=128, batch_size=4, warmup=5, steps=150, ckpt_every=50)
 
     @classmethod
     def full(cls) -> "PretrainConfig":
@@ -185,8 +186,7 @@ def train_step(model: BYOL, online, optimizer, scheduler, views, cfg: PretrainCo
                info: DistInfo) -> dict:
     """One BYOL step: loss on both views, AdamW update, LR schedule, EMA of the target. Returns metrics."""
     view1, view2 = (_to_device(v, info.device) for v in views)
-    amp = cfg.amp and info.device.type == "cuda"
-    with torch.autocast(device_type=info.device.type, dtype=torch.bfloat16, enabled=amp):
+    with bf16_autocast(info.device, cfg.amp):
         loss, metrics = model.step_loss(view1, view2, online, _pair_generator(cfg, step, info))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

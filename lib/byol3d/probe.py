@@ -9,10 +9,15 @@ scenes; BYOL = Grill et al., NeurIPS 2020; PointNeXt = Qian et al., NeurIPS 2022
             linear layer trained on its per-point features (hypercolumn and/or decoder output);
 - finetune: the whole network initialised from the pre-trained weights, head re-initialised, trained;
 - scratch:  the same network and schedule from random initialisation (supervised reference);
-- random:   the linear probe on a frozen, randomly initialised network (the floor BYOL must beat).
+- random:   the linear probe on a frozen, randomly initialised network (the floor BYOL must beat);
+- raw:      the linear probe on the 7 input channels themselves, no network (the raw-feature floor);
+- majority: every point gets the most frequent class of the training vertices (the trivial floor).
+Both frozen-network arms (linear, random) get the same BatchNorm treatment: with `recalibrate_bn`,
+running statistics are re-estimated on the probe's own training crops before freezing.
 `fraction` trains on a seeded subset of the training scenes (byol3d.data.dataset.select_fraction:
 nested, at least one scene, the same scenes for every method). Evaluation: every vertex of every
-validation scene (byol3d.eval.predict), metrics by the ScanNet rule (byol3d.eval.metrics).
+validation scene (byol3d.eval.predict; with `tiled_eval`, predicted in crops of the training size),
+metrics by the ScanNet rule (byol3d.eval.metrics).
 
 RUN_DIR (written whole, atomically): metrics.json, config.yaml, probe.pt (the trained predictor,
 loadable with `load_probe`).
@@ -25,16 +30,20 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
 from byol3d.config import (ConfigError, check_fields, config_hash, from_dict, load_preset_or_yaml, save_yaml,
                            to_dict)
-from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset
-from byol3d.eval.features import FEATURE_KINDS, collect_features, feature_dim, freeze
+from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset, collate_scenes
+from byol3d.data.labels import IGNORE_INDEX
+from byol3d.eval.features import FEATURE_KINDS, collect_features, feature_dim, freeze, recalibrate_batchnorm
 from byol3d.eval.finetune import TrainSchedule, train_segmentation
-from byol3d.eval.linear import NORMALIZATIONS, FrozenProbeModel, LinearProbe, train_linear
+from byol3d.eval.linear import (NORMALIZATIONS, FrozenProbeModel, LinearProbe, MajorityClass, probe_accuracy,
+                               train_linear)
 from byol3d.eval.metrics import segmentation_metrics
 from byol3d.eval.predict import evaluate
 from byol3d.models.config import PointNeXtConfig
@@ -42,11 +51,12 @@ from byol3d.transforms import AugmentConfig
 from byol3d.models.pointnext import PointNeXt
 from byol3d.train.checkpoint import CheckpointError, load_pretrained
 from byol3d.utils.atomic import atomic_dir, atomic_torch_save, atomic_write_json
-from byol3d.utils.runtime import pick_device, seed_everything
+from byol3d.utils.runtime import bf16_autocast, pick_device, seed_everything
 
-METHODS = ("linear", "finetune", "scratch", "random")
+METHODS = ("linear", "finetune", "scratch", "random", "raw", "majority")
 PRETRAINED_METHODS = ("linear", "finetune")  # need --checkpoint
-LINEAR_METHODS = ("linear", "random")  # frozen network + linear layer
+LINEAR_METHODS = ("linear", "random", "raw")  # frozen features + linear layer
+FROZEN_NETWORK_METHODS = ("linear", "random")  # linear probe on a frozen PointNeXt's features
 PRESETS = ("smoke", "quick", "full")
 PROBE_FORMAT = "byol3d-probe-v1"
 
@@ -74,6 +84,10 @@ class ProbeConfig:
     linear_lr: float = 1e-2  # Adam learning rate of the linear layer (cosine-decayed)
     linear_weight_decay: float = 0.0  # L2 penalty of the linear layer
     linear_batch: int = 4096  # points per linear-probe step
+    recalibrate_bn: bool = True  # frozen arms: BatchNorm statistics re-estimated on the probe's training crops
+    bn_batches: int = 32  # crops (one per training scene, cycling) averaged for those statistics
+    tiled_eval: bool = True  # predict validation scenes in crops of data.voxel_max points, as trained
+    amp: bool = True  # bfloat16 autocast of network passes (training, features, evaluation) where bf16 is fast
     steps: int = 30  # finetune / scratch optimisation steps (same for every fraction)
     lr: float = 1e-3  # finetune / scratch AdamW learning rate (PointNeXt's ScanNet setting)
     weight_decay: float = 1e-4  # finetune / scratch AdamW weight decay
@@ -95,6 +109,7 @@ class ProbeConfig:
             (self.linear_lr > 0 and self.lr > 0, "lr", "lr and linear_lr must be > 0"),
             (self.linear_weight_decay >= 0 and self.weight_decay >= 0, "weight_decay", "must be >= 0"),
             (self.linear_batch >= 1 and self.batch_size >= 1, "batch_size", "batch_size and linear_batch must be >= 1"),
+            (self.bn_batches >= 1, "bn_batches", "must be >= 1"),
             (0 <= self.warmup < self.steps, "warmup", "must be in [0, steps)"),
             (self.clip >= 0, "clip", "must be >= 0 (0 = off)"),
             (self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda"), "device",
@@ -105,16 +120,19 @@ class ProbeConfig:
 
     @classmethod
     def smoke(cls) -> "ProbeConfig":
-        """Seconds: one validation scene, small crops, a few steps; for end-to-end tests."""
+        """Seconds: one validation scene, small crops, a few steps; for end-to-end tests. One-pass
+        evaluation: tiles of its 2,000-point crops would cost 50x the network passes of training."""
         return cls(data=DataConfig.smoke(), eval_fraction=0.01, points_per_scene=1000, linear_steps=30,
-                   linear_batch=1024, steps=2, warmup=0)
+                   linear_batch=1024, steps=2, warmup=0, tiled_eval=False, bn_batches=4)
 
     @classmethod
     def quick(cls) -> "ProbeConfig":
-        """CPU, SynthRooms, PointNeXt-S (as PretrainConfig.quick). Scores a third of the validation scenes
-        (whole scenes are ~10^5 - 10^6 points: the 2-core CPU budget) for a run of well under a minute."""
+        """CPU, SynthRooms, PointNeXt-S (as PretrainConfig.quick), every validation scene scored whole.
+        Fine-tune / scratch: batches of 8 crops of 4,000 points (reports/experiments.md E3) at lr 3e-3,
+        150 steps (the report's budget); linear probe: 2 crops per scene, 1,000 Adam steps."""
         data = DataConfig.quick()
-        return cls(model=PointNeXtConfig.S().for_voxel(data.voxel_size), data=data, eval_fraction=0.34)
+        return cls(model=PointNeXtConfig.S().for_voxel(data.voxel_size), data=data, linear_crops=2,
+                   points_per_scene=4000, linear_steps=1000, steps=150, lr=3e-3, warmup=15, batch_size=8)
 
     @classmethod
     def full(cls) -> "ProbeConfig":
@@ -152,28 +170,54 @@ def _network(cfg: ProbeConfig, method: str, checkpoint: str | Path | None) -> Po
     return model
 
 
-def _fit_linear(cfg: ProbeConfig, backbone: PointNeXt, train_set: SegmentationDataset,
-                device: torch.device) -> tuple[FrozenProbeModel, list[float]]:
-    """Frozen features of `linear_crops` crops per training scene (computed once), then the linear layer."""
-    backbone = freeze(backbone.to(device))
+def _bn_batches(cfg: ProbeConfig, train_set: SegmentationDataset, device: torch.device) -> Iterator[dict]:
+    """`bn_batches` one-crop batches of the probe's training crops, cycling over the scenes."""
+    for i in range(cfg.bn_batches):
+        train_set.set_epoch(i // len(train_set))
+        batch = collate_scenes([train_set[i % len(train_set)]])
+        yield {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def _fit_linear(cfg: ProbeConfig, method: str, backbone: PointNeXt, train_set: SegmentationDataset,
+                device: torch.device) -> tuple[FrozenProbeModel, dict]:
+    """Frozen features of `linear_crops` crops per training scene (computed once), then the linear layer.
+    Returns the predictor and its training record (losses, accuracy on the cached training points)."""
+    backbone = backbone.to(device)
+    kind = "input" if method == "raw" else cfg.features
+    if method in FROZEN_NETWORK_METHODS and cfg.recalibrate_bn:
+        recalibrate_batchnorm(backbone, _bn_batches(cfg, train_set, device))
+    backbone = freeze(backbone)
     cached = []
     for epoch in range(cfg.linear_crops):
         train_set.set_epoch(epoch)  # a new crop of every scene
-        cached.append(collect_features(backbone, train_set, cfg.features, device, cfg.points_per_scene,
-                                       seed=cfg.seed + epoch))
+        with bf16_autocast(device, cfg.amp):
+            cached.append(collect_features(backbone, train_set, kind, device, cfg.points_per_scene,
+                                           seed=cfg.seed + epoch))
     feats, labels = torch.cat([f for f, _ in cached]), torch.cat([l for _, l in cached])
-    probe = LinearProbe(feature_dim(backbone, cfg.features), backbone.cfg.num_classes, cfg.normalize).to(device)
+    probe = LinearProbe(feature_dim(backbone, kind), backbone.cfg.num_classes, cfg.normalize).to(device)
     losses = train_linear(probe, feats, labels, cfg.linear_steps, cfg.linear_lr, cfg.linear_weight_decay,
                           cfg.linear_batch, cfg.seed)
-    return FrozenProbeModel(backbone, probe, cfg.features), losses
+    record = {"train_loss": losses, "train_accuracy": probe_accuracy(probe, feats, labels)}
+    return FrozenProbeModel(backbone, probe, kind), record
 
 
-def _fit_network(cfg: ProbeConfig, model: PointNeXt, train_set: SegmentationDataset,
-                 device: torch.device) -> tuple[PointNeXt, list[float]]:
+def _fit_network(cfg: ProbeConfig, method: str, model: PointNeXt, train_set: SegmentationDataset,
+                 device: torch.device) -> tuple[PointNeXt, dict]:
     schedule = TrainSchedule(steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
-                             batch_size=cfg.batch_size, clip=cfg.clip, seed=cfg.seed, num_workers=cfg.num_workers)
+                             batch_size=cfg.batch_size, clip=cfg.clip, seed=cfg.seed, num_workers=cfg.num_workers,
+                             amp=cfg.amp)
     model = model.to(device)
-    return model, train_segmentation(model, train_set, schedule, device)
+    return model, {"train_loss": train_segmentation(model, train_set, schedule, device)}
+
+
+def _fit_majority(cfg: ProbeConfig, method: str, model: PointNeXt, train_set: SegmentationDataset,
+                  device: torch.device) -> tuple[MajorityClass, dict]:
+    """The most frequent class over every labelled vertex of the training scenes."""
+    counts = np.zeros(model.cfg.num_classes, dtype=np.int64)
+    for i in range(len(train_set)):
+        label = train_set.load(i)[2]
+        counts += np.bincount(label[label != IGNORE_INDEX], minlength=model.cfg.num_classes)
+    return MajorityClass(int(counts.argmax()), model.cfg.num_classes).to(device), {"train_loss": []}
 
 
 def run_probe(cfg: ProbeConfig, data_root: str | Path, method: str, out_dir: str | Path,
@@ -188,18 +232,20 @@ def run_probe(cfg: ProbeConfig, data_root: str | Path, method: str, out_dir: str
     data = dataclasses.replace(cfg.data, augment=cfg.linear_augment) if linear else cfg.data
     train_set = SegmentationDataset(data_root, cfg.train_split, data, train=True, fraction=fraction, seed=cfg.seed)
     eval_set = EvalDataset(data_root, cfg.eval_split, cfg.data, fraction=cfg.eval_fraction)
-    fit = _fit_linear if linear else _fit_network
-    predictor, losses = fit(cfg, model, train_set, device)
-    confusion = evaluate(predictor, eval_set, device, model.cfg.num_classes)
+    fit = _fit_majority if method == "majority" else _fit_linear if linear else _fit_network
+    predictor, record = fit(cfg, method, model, train_set, device)
+    crop_points = cfg.data.voxel_max if cfg.tiled_eval else None
+    with bf16_autocast(device, cfg.amp):
+        confusion = evaluate(predictor, eval_set, device, model.cfg.num_classes, crop_points)
     metrics = {
         **segmentation_metrics(confusion),
         "method": method, "fraction": fraction, "train_scenes": train_set.scene_ids,
         "eval_scenes": eval_set.scene_ids, "checkpoint": None if checkpoint is None else str(checkpoint),
         "model": to_dict(model.cfg), "config": to_dict(cfg), "config_hash": config_hash(cfg),
-        "train_loss": losses, "seconds": round(time.perf_counter() - start, 2),
+        **record, "seconds": round(time.perf_counter() - start, 2),
     }
-    payload = {"format": PROBE_FORMAT, "method": method, "features": cfg.features, "normalize": cfg.normalize,
-               "model_config": to_dict(model.cfg),
+    payload = {"format": PROBE_FORMAT, "method": method, "features": getattr(predictor, "kind", cfg.features),
+               "normalize": cfg.normalize, "model_config": to_dict(model.cfg),
                "state_dict": {k: v.detach().cpu() for k, v in predictor.state_dict().items()}}
     with atomic_dir(out_dir) as tmp:
         save_yaml(cfg, tmp / "config.yaml")
@@ -220,10 +266,12 @@ def load_probe(run_dir: str | Path) -> nn.Module:
     if not isinstance(payload, dict) or payload.get("format") != PROBE_FORMAT:
         raise CheckpointError(f"{path}: not a byol3d probe checkpoint")
     backbone = PointNeXt(from_dict(PointNeXtConfig, payload["model_config"], where=f"{path}: model_config"))
-    if payload["method"] in LINEAR_METHODS:
+    if payload["method"] == "majority":
+        predictor: nn.Module = MajorityClass(0, backbone.cfg.num_classes)
+    elif payload["method"] in LINEAR_METHODS:
         kind = payload["features"]
         probe = LinearProbe(feature_dim(backbone, kind), backbone.cfg.num_classes, payload["normalize"])
-        predictor: nn.Module = FrozenProbeModel(backbone, probe, kind)
+        predictor = FrozenProbeModel(backbone, probe, kind)
     else:
         predictor = backbone
     predictor.load_state_dict(payload["state_dict"])

@@ -7,22 +7,29 @@ per-point features, following the multi-scale linear-probing protocol of 3D self
 
 - "hypercolumn": every encoder stage 3-NN interpolated to the input points, concatenated (sum_s C_s);
 - "decoder": the decoder's per-point output (width channels);
-- "both": the two concatenated.
+- "both": the two concatenated;
+- "input": the network's own 7 input channels (xyz, colour, height), no network at all: the probe on
+  these is the raw-feature floor every learnt representation must beat.
+
+Both frozen arms (random-init and BYOL) can have their BatchNorm statistics re-estimated on the probe's
+own training crops (`recalibrate_batchnorm`) before they are frozen, so neither keeps statistics from
+another data distribution: a fresh network's identity statistics, or BYOL's strongly augmented views.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm  # plain bars: widget bars break the offline HTML report
 
 from byol3d.data.dataset import SegmentationDataset, collate_scenes
 from byol3d.data.labels import IGNORE_INDEX
 from byol3d.models.pointnext import EncoderOutput, PointNeXt
 
-FEATURE_KINDS = ("hypercolumn", "decoder", "both")
+FEATURE_KINDS = ("hypercolumn", "decoder", "both", "input")
 WHERE = "byol3d/eval/features.py"
 
 
@@ -41,7 +48,8 @@ def freeze(model: PointNeXt) -> PointNeXt:
 def feature_dim(model: PointNeXt, kind: str) -> int:
     """Channels of `extract_features(model, batch, kind)`."""
     _check_kind(kind)
-    dims = {"hypercolumn": sum(model.encoder_channels), "decoder": model.decoder_channels}
+    dims = {"hypercolumn": sum(model.encoder_channels), "decoder": model.decoder_channels,
+            "input": model.cfg.in_channels}
     dims["both"] = dims["hypercolumn"] + dims["decoder"]
     return dims[kind]
 
@@ -68,9 +76,13 @@ def iter_features(model: PointNeXt, batch: dict, kind: str, rows: torch.Tensor |
     if model.training:
         raise ValueError(f"{WHERE}: the network is in training mode; call freeze(model) first so that "
                          "BatchNorm uses (and keeps) its running statistics")
-    enc = model.encode(batch)
     if rows is None:
-        rows = torch.arange(len(batch["coord"]), device=enc.coords[0].device)
+        rows = torch.arange(len(batch["coord"]), device=batch["coord"].device)
+    if kind == "input":
+        for start in range(0, len(rows), chunk):
+            yield batch["feat"][rows[start:start + chunk]]  # (r, in_channels)
+        return
+    enc = model.encode(batch)
     decoded = None
     if kind in ("decoder", "both"):  # width floats per point: small enough to decode all rows at once
         decoded = model.decode(_restrict(enc, rows))  # (R, width)
@@ -89,6 +101,27 @@ def extract_features(model: PointNeXt, batch: dict, kind: str, rows: torch.Tenso
     (every point when None), computed without gradients; see `iter_features`."""
     parts = list(iter_features(model, batch, kind, rows, chunk))
     return torch.cat(parts) if parts else torch.zeros(0, feature_dim(model, kind), device=batch["coord"].device)
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: PointNeXt, batches: Iterable[dict]) -> PointNeXt:
+    """Replace every BatchNorm's running mean / variance by their plain average over `batches` (train-mode
+    forward passes without gradients; weights untouched); returns the model in eval mode."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the passes below
+    model.train()
+    seen = 0
+    for batch in batches:
+        model(batch)
+        seen += 1
+    if seen == 0:
+        raise ValueError(f"{WHERE}: recalibrate_batchnorm got no batch")
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    return model.eval()
 
 
 def scene_batches(dataset: SegmentationDataset, device: torch.device, desc: str) -> Iterator[dict]:

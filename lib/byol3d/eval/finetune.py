@@ -10,6 +10,7 @@ initial weights.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch.nn import functional as F
@@ -19,6 +20,7 @@ from byol3d.data.dataset import SegmentationDataset, make_loader, set_loader_epo
 from byol3d.data.labels import IGNORE_INDEX
 from byol3d.models.pointnext import PointNeXt
 from byol3d.train.schedule import cosine_with_warmup
+from byol3d.utils.runtime import bf16_autocast
 
 
 @dataclass
@@ -31,6 +33,7 @@ class TrainSchedule:
     clip: float  # gradient-norm clip (0 = off)
     seed: int  # data order and augmentation seed
     num_workers: int  # DataLoader workers
+    amp: bool = False  # bfloat16 autocast of the forward pass where the hardware has fast bf16
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -38,10 +41,12 @@ def _to_device(batch: dict, device: torch.device) -> dict:
 
 
 def train_segmentation(model: PointNeXt, dataset: SegmentationDataset, schedule: TrainSchedule,
-                       device: torch.device) -> list[float]:
+                       device: torch.device, on_step: Callable[[int, PointNeXt], None] | None = None) -> list[float]:
     """Train every parameter of `model` (on `device`) for `schedule.steps` steps; returns the losses.
 
     Epochs restart the seeded data order, so a training set smaller than a batch is simply revisited.
+    `on_step(step, model)`, if given, is called after every step (1-based), e.g. to evaluate a learning
+    curve; the model is back in training mode when it returns.
     """
     if not dataset.train:
         raise ValueError("byol3d/eval/finetune.py: training needs a SegmentationDataset with train=True")
@@ -61,7 +66,9 @@ def train_segmentation(model: PointNeXt, dataset: SegmentationDataset, schedule:
             batch = _to_device(batch, device)
             if not bool((batch["label"] != IGNORE_INDEX).any()):
                 continue  # a crop without any labelled point has no loss (cross-entropy would be NaN)
-            loss = F.cross_entropy(model(batch), batch["label"], ignore_index=IGNORE_INDEX)
+            with bf16_autocast(device, schedule.amp):
+                logits = model(batch)
+            loss = F.cross_entropy(logits.float(), batch["label"], ignore_index=IGNORE_INDEX)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if schedule.clip > 0:
@@ -71,6 +78,9 @@ def train_segmentation(model: PointNeXt, dataset: SegmentationDataset, schedule:
             losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            if on_step is not None:
+                on_step(len(losses), model)
+                model.train()
             if len(losses) >= schedule.steps:
                 break
         if len(losses) == done:

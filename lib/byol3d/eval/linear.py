@@ -75,6 +75,28 @@ class FrozenProbeModel(nn.Module):
         return torch.cat([self.probe(feats) for feats in iter_features(self.backbone, batch, self.kind)])
 
 
+class MajorityClass(nn.Module):
+    """The trivial floor: batch -> logits (N, classes) that always pick `class_index`."""
+
+    def __init__(self, class_index: int, num_classes: int):
+        super().__init__()
+        self.register_buffer("logits", F.one_hot(torch.tensor(class_index), num_classes).float())  # (classes,)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return self.logits.expand(len(batch["coord"]), -1)
+
+
+@torch.no_grad()
+def probe_accuracy(probe: LinearProbe, feats: torch.Tensor, labels: torch.Tensor, chunk: int = 65536) -> float:
+    """Share of the labelled cached training points (M, D) / (M,) the fitted probe classifies right."""
+    keep = labels != IGNORE_INDEX
+    feats, labels = feats[keep], labels[keep]
+    device = probe.linear.weight.device
+    right = sum(int((probe(feats[i:i + chunk].to(device)).argmax(1).cpu() == labels[i:i + chunk]).sum())
+                for i in range(0, len(labels), chunk))
+    return right / max(len(labels), 1)
+
+
 def train_linear(probe: LinearProbe, feats: torch.Tensor, labels: torch.Tensor, steps: int, lr: float,
                  weight_decay: float, batch_points: int, seed: int) -> list[float]:
     """Fit the probe on cached features (M, D) / labels (M,) with Adam and cross-entropy (ignore -1).

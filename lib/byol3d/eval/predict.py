@@ -1,7 +1,12 @@
 """Whole-scene evaluation: voxelise, predict, scatter back to every original vertex, accumulate.
 
-The network sees each validation scene voxelised (one point per 2 cm voxel, as in training); the
-benchmark however scores the original mesh vertices. Every vertex takes the prediction of the voxel
+The network sees each validation scene voxelised (one point per voxel, as in training). With
+`crop_points` set, a scene is predicted as overlapping crops of the training crop size (each re-centred
+as training crops are; class probabilities summed where crops overlap, as Pointcept's fragment testing
+does), so the network and a linear probe on its features see at test time the context they were trained
+on: the head's scene-max feature and the x/y input channels then mean the same thing in training and
+evaluation. With `crop_points=None` the scene goes through the network in one pass. The benchmark
+however scores the original mesh vertices. Every vertex takes the prediction of the voxel
 point it fell into (the `inverse` map of the voxelisation), and the confusion matrix is accumulated
 over all vertices of all scenes with the full-resolution labels (IGNORE_INDEX excluded), as the ScanNet
 benchmark does (Dai et al., CVPR 2017).
@@ -17,6 +22,7 @@ from byol3d.data.dataset import SegmentationDataset
 from byol3d.data.labels import NUM_CLASSES
 from byol3d.eval.features import scene_batches
 from byol3d.eval.metrics import confusion_matrix
+from byol3d.transforms.crop import tile_crops
 
 WHERE = "byol3d/eval/predict.py"
 
@@ -29,26 +35,55 @@ def scatter_to_vertices(pred: torch.Tensor, inverse: torch.Tensor) -> torch.Tens
     return pred[inverse.to(pred.device)]
 
 
+def crop_batch(batch: dict, rows: torch.Tensor) -> dict:
+    """One-scene batch of `rows` (K,) of `batch`, x/y re-centred on the crop's mean as training crops are
+    (byol3d.data.dataset); feat columns 0-2 are the coordinates (byol3d.transforms.features)."""
+    coord, feat = batch["coord"][rows].clone(), batch["feat"][rows].clone()  # (K, 3), (K, C)
+    shift = coord[:, :2].mean(dim=0)  # (2,)
+    coord[:, :2] -= shift
+    feat[:, :2] -= shift
+    return {"coord": coord, "feat": feat, "offset": torch.tensor([len(rows)], device=coord.device)}
+
+
 @torch.no_grad()
-def predict_scene(model: nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """A whole-scene batch -> (voxel predictions (N,), vertex predictions (V,)); the model must be in eval mode."""
+def predict_scores(model: nn.Module, batch: dict, crop_points: int | None = None) -> torch.Tensor:
+    """batch -> per-point class scores (N, C): logits of one pass (crop_points None), or class
+    probabilities summed over the overlapping training-size crops that hold each point."""
+    if crop_points is None:
+        return model(batch)
+    offset = batch["offset"].tolist()
+    scores = None
+    for start, end in zip([0, *offset[:-1]], offset):
+        for rows in tile_crops(batch["coord"][start:end].cpu().numpy(), crop_points):
+            rows = torch.from_numpy(rows).to(batch["coord"].device) + start
+            probs = torch.softmax(model(crop_batch(batch, rows)).float(), dim=1)  # (K, C)
+            scores = probs.new_zeros(len(batch["coord"]), probs.shape[1]) if scores is None else scores
+            scores.index_add_(0, rows, probs)
+    return scores
+
+
+@torch.no_grad()
+def predict_scene(model: nn.Module, batch: dict, crop_points: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A whole-scene batch -> (voxel predictions (N,), vertex predictions (V,)); the model must be in
+    eval mode. `crop_points`: see the module docstring."""
     if model.training:
         raise ValueError(f"{WHERE}: call model.eval() before predicting (BatchNorm, dropout)")
-    pred = model(batch).argmax(dim=1)  # (N,)
+    pred = predict_scores(model, batch, crop_points).argmax(dim=1)  # (N,)
     return pred, scatter_to_vertices(pred, batch["inverse"])
 
 
 def evaluate(model: nn.Module, dataset: SegmentationDataset, device: torch.device,
-             num_classes: int = NUM_CLASSES) -> np.ndarray:
+             num_classes: int = NUM_CLASSES, crop_points: int | None = None) -> np.ndarray:
     """(C, C) confusion over every original vertex of every scene of `dataset` (train=False items).
 
-    `model(batch) -> logits (N, C)`: a PointNeXt or a frozen network with a linear probe on top.
+    `model(batch) -> logits (N, C)`: a PointNeXt or a frozen network with a linear probe on top;
+    `crop_points`: predict in training-size crops (see the module docstring).
     """
     if dataset.train:
         raise ValueError(f"{WHERE}: evaluate needs whole scenes (a dataset with train=False, e.g. EvalDataset)")
     model.eval()
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     for batch in scene_batches(dataset, device, desc="evaluating"):
-        _, vertex_pred = predict_scene(model, batch)
+        _, vertex_pred = predict_scene(model, batch, crop_points)
         confusion += confusion_matrix(vertex_pred, batch["vertex_label"], num_classes)
     return confusion

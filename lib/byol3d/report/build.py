@@ -37,7 +37,7 @@ from typing import Iterator
 import nbformat
 
 from byol3d.report.browser import plot_traces
-from byol3d.report.headline import HEADLINE_ENV, load_headline
+from byol3d.report.headline import HEADLINE_ENV, SPECIAL_KEYS, load_headline
 from byol3d.report.index import Chapter, outline, render_index
 from byol3d.utils.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from byol3d.viz.plotly_setup import REPORT_ENV
@@ -277,6 +277,7 @@ def build(profile: str, data: Path, out: Path, notebooks: list[str], notebook_di
         atomic_write_text(html_dir / "index.html", render_index(chapters, profile, date, commit, str(data)))
         atomic_write_json(html_dir / "build.json", {
             "profile": profile, "date": date, "commit": commit, "data_root": str(data),
+            "headline": {k: v for c in chapters for k, v in c.figures.items() if k in SPECIAL_KEYS},
             "chapters": [{"name": c.name, "title": c.title, "seconds": round(c.seconds, 1), "device": c.device,
                           "figures": c.figures} for c in chapters],
         })

@@ -18,8 +18,12 @@ Well-known keys, shown in the index's headline tables (mIoU values are FRACTIONS
 * ``miou_random_linear`` randomly initialised frozen encoder, linear probe
 * ``miou_scratch``       the same network trained from scratch with labels
 * ``miou_byol_finetune`` BYOL initialisation fine-tuned end to end (optional)
-* ``label_efficiency``   {"fractions": [f1, f2, ...], "<method>": [mIoU at f1, at f2, ...], ...}
-                         e.g. {"fractions": [0.1, 0.5, 1.0], "byol_linear": [...], "scratch": [...]}
+* ``miou_raw_linear``    linear probe on the raw input channels, no network (a floor)
+* ``miou_majority``      the most frequent training class everywhere (a floor)
+* ``<miou key>_std``     the spread (sample standard deviation) over seeds of that mean
+* ``seeds``              how many seeds each mean is taken over
+* ``label_efficiency``   {"fractions": [f1, f2, ...], "<method>": [mean mIoU at f1, at f2, ...],
+                         "<method>_std": [spread at f1, ...], ...}
 * ``device``             the device the chapter ran on (overrides the builder's own detection)
 
 Any other key is listed as a key figure of its chapter (numbers rounded to 3 significant digits).
@@ -42,8 +46,10 @@ MIOU_KEYS: dict[str, str] = {
     "miou_random_linear": "Random encoder, linear probe",
     "miou_scratch": "Supervised from scratch",
     "miou_byol_finetune": "BYOL pre-trained, fine-tuned",
+    "miou_raw_linear": "Raw input channels, linear probe (floor)",
+    "miou_majority": "Majority class (floor)",
 }
-SPECIAL_KEYS = set(MIOU_KEYS) | {"label_efficiency", "device"}
+SPECIAL_KEYS = set(MIOU_KEYS) | {f"{k}_std" for k in MIOU_KEYS} | {"label_efficiency", "device", "seeds"}
 
 
 def record_headline(chapter: str, values: Mapping[str, object]) -> Path | None:

@@ -64,12 +64,18 @@ def _pct(value: object) -> str:
     return f"{100.0 * float(value):.1f}" if isinstance(value, (int, float)) else "&ndash;"
 
 
+def _mean_spread(mean: object, std: object) -> str:
+    """'41.2 ± 1.3' (percent) when a spread was recorded, else the mean alone."""
+    return _pct(mean) + (f" &plusmn; {_pct(std)}" if isinstance(std, (int, float)) else "")
+
+
 def headline_table(values: dict) -> str:
-    rows = [f"<tr><td>{label}</td><td class=num>{_pct(values[key])}</td></tr>"
+    rows = [f"<tr><td>{label}</td><td class=num>{_mean_spread(values[key], values.get(key + '_std'))}</td></tr>"
             for key, label in MIOU_KEYS.items() if key in values]
     if not rows:
         return "<p class=muted>No headline numbers were recorded by the notebooks.</p>"
-    return "<table><tr><th>Method</th><th>val mIoU (%)</th></tr>" + "".join(rows) + "</table>"
+    seeds = f" (mean &plusmn; std over {values['seeds']} seeds)" if "seeds" in values else ""
+    return f"<table><tr><th>Method</th><th>val mIoU (%){seeds}</th></tr>" + "".join(rows) + "</table>"
 
 
 def efficiency_table(values: dict) -> str:
@@ -80,8 +86,9 @@ def efficiency_table(values: dict) -> str:
     head = "".join(f"<th>{_fmt(100 * f)}% labels</th>" for f in fractions)
     rows = []
     for method, mious in table.items():
-        if method != "fractions":
-            cells = "".join(f"<td class=num>{_pct(m)}</td>" for m in mious)
+        if method != "fractions" and not method.endswith("_std"):
+            spreads = table.get(f"{method}_std", [None] * len(mious))
+            cells = "".join(f"<td class=num>{_mean_spread(m, s)}</td>" for m, s in zip(mious, spreads))
             rows.append(f"<tr><td>{html.escape(method)}</td>{cells}</tr>")
     return f"<table><tr><th>Method (val mIoU %)</th>{head}</tr>{''.join(rows)}</table>"
 

@@ -8,6 +8,8 @@ row of the kept point of its voxel, so per-voxel predictions scatter back to the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -25,6 +27,37 @@ def voxel_keys(coord: np.ndarray, voxel_size: float) -> np.ndarray:
     return (grid[:, 0] * dims[1] + grid[:, 1]) * dims[2] + grid[:, 2]
 
 
+@dataclass
+class VoxelGroups:
+    """The vertices of a scene grouped by voxel, computed once (one sort) and sampled cheaply many times."""
+
+    order: np.ndarray  # (V,) int64 vertex indices, grouped by voxel, ascending index within a voxel
+    starts: np.ndarray  # (M,) int64 first slot of each voxel in `order`
+    counts: np.ndarray  # (M,) int64 vertices per voxel
+    inverse: np.ndarray  # (V,) int64 voxel rank of every vertex, in [0, M)
+
+    def sample(self, rng: np.random.Generator | None = None) -> np.ndarray:
+        """keep (M,) int64: one vertex per voxel, ordered by voxel; a uniformly random one of each voxel
+        (rng) or the lowest-index one (None, deterministic)."""
+        if rng is None:
+            return self.order[self.starts]
+        pick = np.minimum((rng.random(len(self.starts)) * self.counts).astype(np.int64), self.counts - 1)
+        return self.order[self.starts + pick]
+
+
+def voxel_groups(coord: np.ndarray, voxel_size: float) -> VoxelGroups:
+    """Group coord (V, 3) by voxel of `voxel_size` metres (see VoxelGroups)."""
+    keys = voxel_keys(coord, voxel_size)  # (V,)
+    order = np.argsort(keys, kind="stable").astype(np.int64)
+    sorted_keys = keys[order]
+    is_start = np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]])
+    starts = np.flatnonzero(is_start).astype(np.int64)  # (M,)
+    counts = np.diff(np.append(starts, len(keys))).astype(np.int64)
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(is_start) - 1
+    return VoxelGroups(order, starts, counts, inverse)
+
+
 def voxelize(
     coord: np.ndarray, voxel_size: float, rng: np.random.Generator | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -36,14 +69,5 @@ def voxelize(
     inverse (V,) int64 with inverse[v] = the row in `keep` of the point kept in v's voxel,
     so `values_per_kept[inverse]` gives every vertex the value of its voxel.
     """
-    keys = voxel_keys(coord, voxel_size)  # (V,)
-    if rng is None:  # np.unique's first occurrence = the lowest vertex index of each voxel
-        _, keep, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        return keep.astype(np.int64), inverse.reshape(-1).astype(np.int64)
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1).astype(np.int64)  # (V,) voxel rank, in [0, M)
-    # One float sort groups points by voxel in a random order within each voxel; the random part stays
-    # below 0.5 so rounding can never carry a point into the next voxel's group.
-    order = np.argsort(inverse + 0.5 * rng.random(len(keys)))
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])  # (M,) first slot of each voxel in `order`
-    return order[starts].astype(np.int64), inverse
+    groups = voxel_groups(coord, voxel_size)
+    return groups.sample(rng), groups.inverse

@@ -26,3 +26,10 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def bf16_autocast(device: torch.device, wanted: bool) -> torch.autocast:
+    """bfloat16 autocast for `device` when `wanted` and the hardware has fast bf16 (CUDA, or a CPU with
+    AVX-512 BF16 / AMX through oneDNN); otherwise a disabled autocast, so float32 runs unchanged."""
+    fast = device.type == "cuda" or (device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=wanted and fast)

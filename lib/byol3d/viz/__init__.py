@@ -10,11 +10,13 @@ from byol3d.viz.charts import (
     heatmap_figure,
     html_table,
     line_figure,
+    spread_bar_figure,
 )
 from byol3d.viz.plotly_setup import current_mode, setup_plotly
 from byol3d.viz.scene3d import scene_figure, side_by_side, subsample
 
 __all__ = [
     "bar_figure", "class_iou_figure", "confusion_figure", "current_mode", "embedding_figure",
-    "heatmap_figure", "html_table", "line_figure", "scene_figure", "setup_plotly", "side_by_side", "subsample",
+    "heatmap_figure", "html_table", "line_figure", "scene_figure", "setup_plotly", "side_by_side", "spread_bar_figure",
+    "subsample",
 ]

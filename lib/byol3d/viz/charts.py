@@ -45,6 +45,15 @@ def bar_figure(groups: Mapping[str, Mapping[str, float | None]], title: str = ""
     return fig
 
 
+def spread_bar_figure(values: Mapping[str, tuple[float, float]], title: str = "", y_title: str = "") -> go.Figure:
+    """One bar per entry: name -> (mean, spread); the spread is drawn as a +- error bar (e.g. seeds' std)."""
+    names = list(values)
+    fig = go.Figure(go.Bar(x=names, y=[float(values[n][0]) for n in names],
+                           error_y={"type": "data", "array": [float(values[n][1]) for n in names], "visible": True}))
+    fig.update_layout(title=title, yaxis_title=y_title, **_LAYOUT)
+    return fig
+
+
 def class_iou_figure(per_class_iou: Mapping[str, Mapping[str, float | None]],
                      title: str = "Per-class IoU") -> go.Figure:
     """Per-class IoU bars, one series per method: method -> metrics.json's `per_class_iou`."""

@@ -1,4 +1,5 @@
-"""CLI: python -m byol3d.data.synthrooms --out RAW --scenes N --seed S [--spacing M] [--val-fraction F]"""
+"""CLI: python -m byol3d.data.synthrooms --out RAW --scenes N --seed S [--spacing M] [--val-fraction F]
+[--workers W]"""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0, help="random seed (same seed -> same bytes)")
     ap.add_argument("--spacing", type=float, default=0.015, help="metres between surface samples")
     ap.add_argument("--val-fraction", type=float, default=0.25, help="share of scenes in the val split")
+    ap.add_argument("--workers", type=int, default=1, help="processes (the bytes do not depend on it)")
     args = ap.parse_args(argv)
-    ids = generate_dataset(args.out, args.scenes, args.seed, args.spacing, args.val_fraction)
+    ids = generate_dataset(args.out, args.scenes, args.seed, args.spacing, args.val_fraction, args.workers)
     print(f"wrote {len(ids)} scenes to {args.out}")
 
 

@@ -26,7 +26,6 @@ from byol3d.data.synthrooms.palette import paint, pick, shade
 from byol3d.data.synthrooms.rooms import ROOM_TYPES, SCENE_TYPES, furnish
 from byol3d.data.synthrooms.shapes import Surface, grid, merge, rot_z, subset, transform
 
-STRUCTURE_COARSEN = 2.0  # walls/floor sampled 2x coarser, as ScanNet's decimated vh_clean_2 meshes are
 DEPTH_NOISE = 0.004  # metres, std along the normal
 UNANNOTATED_SEGMENTS = 0.03  # fraction of segments of large objects left out of every segGroup
 
@@ -141,7 +140,7 @@ def _cull(room: Room, s: Surface) -> Surface:
 
 def _objects(room: Room, rng, sp) -> list[tuple[str, Surface, bool]]:
     """(raw category, world-frame coloured mesh, annotated) for every object in the scene."""
-    sps = sp * STRUCTURE_COARSEN
+    sps = sp  # one spacing for structure and furniture: ScanNet's vh_clean_2 meshes are roughly uniform
     wall_col, floor_col = pick(rng, "wall"), pick(rng, "floor")
     objs = [("floor", paint([_floor(room, rng, sps)], floor_col)[0], True)]
     objs += [("wall", paint([w], wall_col)[0], True) for w in _walls(room, rng, sps)]
