@@ -130,3 +130,13 @@ def test_mean_and_spread_over_seeds(tmp_path):
     mean, std = mean_std(runs)
     assert mean == pytest.approx(0.4) and std == pytest.approx(0.2)
     assert mean_std(runs[:1]) == (pytest.approx(0.2), 0.0)
+
+
+def test_voxel_cache_changes_speed_not_items(synth_processed):
+    cached = SegmentationDataset(synth_processed, "train", DataConfig(voxel_max=1500), train=True, seed=4)
+    fresh = SegmentationDataset(synth_processed, "train", DataConfig(voxel_max=1500, cache_voxels=False), train=True,
+                                seed=4)
+    for _ in range(2):  # the second pass reads the cache
+        a, b = cached[0], fresh[0]
+        assert all(torch.equal(a[k], b[k]) for k in ("coord", "feat", "label", "index"))
+    assert len(cached._voxels) == 1 and not fresh._voxels
