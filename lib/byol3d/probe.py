@@ -29,6 +29,7 @@ import argparse
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from itertools import count, islice
 from pathlib import Path
 from typing import Iterator
 
@@ -38,9 +39,10 @@ from torch import nn
 
 from byol3d.config import (ConfigError, check_fields, config_hash, from_dict, load_preset_or_yaml, save_yaml,
                            to_dict)
-from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset, collate_scenes
+from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset
 from byol3d.data.labels import IGNORE_INDEX
-from byol3d.eval.features import FEATURE_KINDS, collect_features, feature_dim, freeze, recalibrate_batchnorm
+from byol3d.eval.features import (FEATURE_KINDS, collect_features, feature_dim, freeze, recalibrate_batchnorm,
+                                 scene_batches)
 from byol3d.eval.finetune import TrainSchedule, train_segmentation
 from byol3d.eval.linear import (NORMALIZATIONS, FrozenProbeModel, LinearProbe, MajorityClass, probe_accuracy,
                                train_linear)
@@ -170,12 +172,11 @@ def _network(cfg: ProbeConfig, method: str, checkpoint: str | Path | None) -> Po
     return model
 
 
-def _bn_batches(cfg: ProbeConfig, train_set: SegmentationDataset, device: torch.device) -> Iterator[dict]:
-    """`bn_batches` one-crop batches of the probe's training crops, cycling over the scenes."""
-    for i in range(cfg.bn_batches):
-        train_set.set_epoch(i // len(train_set))
-        batch = collate_scenes([train_set[i % len(train_set)]])
-        yield {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+def _crops_forever(train_set: SegmentationDataset, device: torch.device) -> Iterator[dict]:
+    """One-crop batches of the training scenes, epoch after epoch (each epoch a new crop of every scene)."""
+    for epoch in count():
+        train_set.set_epoch(epoch)
+        yield from scene_batches(train_set, device, desc="BatchNorm statistics")
 
 
 def _fit_linear(cfg: ProbeConfig, method: str, backbone: PointNeXt, train_set: SegmentationDataset,
@@ -185,7 +186,7 @@ def _fit_linear(cfg: ProbeConfig, method: str, backbone: PointNeXt, train_set: S
     backbone = backbone.to(device)
     kind = "input" if method == "raw" else cfg.features
     if method in FROZEN_NETWORK_METHODS and cfg.recalibrate_bn:
-        recalibrate_batchnorm(backbone, _bn_batches(cfg, train_set, device))
+        recalibrate_batchnorm(backbone, islice(_crops_forever(train_set, device), cfg.bn_batches))
     backbone = freeze(backbone)
     cached = []
     for epoch in range(cfg.linear_crops):

@@ -139,11 +139,12 @@ class _SceneDataset(Dataset):
         """The voxel grouping of scene `index` (its `load`ed coord). With `cfg.cache_voxels` it is
         computed on first use and kept: sampling a random point per voxel is then cheap, where grouping
         a scene costs a sort (about 16 bytes per vertex kept, per DataLoader worker)."""
-        if not self.cfg.cache_voxels:
-            return voxel_groups(coord, self.cfg.voxel_size)
-        if index not in self._voxels:
-            self._voxels[index] = voxel_groups(coord, self.cfg.voxel_size)
-        return self._voxels[index]
+        if index in self._voxels:
+            return self._voxels[index]
+        groups = voxel_groups(coord, self.cfg.voxel_size)
+        if self.cfg.cache_voxels:
+            self._voxels[index] = groups
+        return groups
 
 
 class SegmentationDataset(_SceneDataset):

@@ -40,8 +40,9 @@ def tile_crops(coord: np.ndarray, max_points: int, core: float = 1.0) -> list[np
     (so row 0 of a crop is its centre).
     Every point lies in the nearest `core` share of at least one crop (core < 1: no point is seen only at
     a crop's rim; the default 1.0 covers each point at least once, about 2x the scene's points in all,
-    and most rim points fall in a second crop whose probabilities are averaged in). Centres are chosen deterministically, farthest-point style: row 0 first, then each time the
-    not-yet-covered point farthest from every centre so far, which spreads the crops evenly.
+    and most rim points fall in a second crop whose probabilities are averaged in). Centres are chosen
+    deterministically, farthest-point style: row 0 first, then each time the not-yet-covered point
+    farthest from every centre so far, which spreads the crops evenly.
     A scene of at most `max_points` points is one crop.
     """
     if not 0 < core <= 1:
