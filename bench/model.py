@@ -68,7 +68,7 @@ def make_batch(bench_ops, points: int, scenes: int, seed: int) -> dict:
 
 @contextlib.contextmanager
 def reference_ops(bench_ops):
-    """Route byol3d.ops' FPS, ball query and 3-NN interpolation to bench/ops.py's naive reference."""
+    """Route byol3d.ops' FPS, ball query and 3-NN search to bench/ops.py's naive reference."""
 
     def fps(xyz, offset, new_offset, backend=None):
         return bench_ops.ref_fps(xyz, offset, new_offset)
@@ -76,11 +76,11 @@ def reference_ops(bench_ops):
     def ball(k, radius, xyz, offset, new_xyz, new_offset, backend=None):
         return bench_ops.ref_neighbours(k, xyz, offset, new_xyz, new_offset, radius)[0]
 
-    def interp(xyz_known, offset_known, feats, xyz_query, offset_query, backend=None):
-        return bench_ops.ref_interpolate(xyz_known, offset_known, feats, xyz_query, offset_query)
+    def weights(xyz_known, offset_known, xyz_query, offset_query, backend=None):
+        return bench_ops.ref_three_nn_weights(xyz_known, offset_known, xyz_query, offset_query)
 
     with mock.patch.object(ops, "farthest_point_sample", fps), mock.patch.object(ops, "ball_query", ball), \
-            mock.patch.object(ops, "three_nn_interpolate", interp):
+            mock.patch.object(ops, "three_nn_weights", weights):
         yield
 
 

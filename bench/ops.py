@@ -92,12 +92,16 @@ def ref_neighbours(k, xyz, offset, new_xyz, new_offset, radius=None):
     return torch.cat(idx), torch.cat(dist2)
 
 
-def ref_interpolate(xyz_known, offset_known, feats, xyz_query, offset_query):
+def ref_three_nn_weights(xyz_known, offset_known, xyz_query, offset_query):
     """cdist + top-3 picks the neighbours; weights from their exact distances (cdist's matrix
     product is ~1e-3 m off at zero distance, which would wreck 1/(d + 1e-8))."""
     idx, _ = ref_neighbours(3, xyz_known, offset_known, xyz_query, offset_query)
     w = 1.0 / ((xyz_known[idx] - xyz_query[:, None]).norm(dim=-1) + 1e-8)
-    w = w / w.sum(1, keepdim=True)
+    return idx, w / w.sum(1, keepdim=True)
+
+
+def ref_interpolate(xyz_known, offset_known, feats, xyz_query, offset_query):
+    idx, w = ref_three_nn_weights(xyz_known, offset_known, xyz_query, offset_query)
     return (feats[idx] * w[..., None]).sum(1)
 
 

@@ -88,6 +88,17 @@ def test_one_tile_equals_one_pass(synth_processed):
     assert smaller.shape == expected.shape and bool((smaller.sum(1) >= 1 - 1e-4).all())
 
 
+def test_batched_tiles_equal_tiles_one_by_one(synth_processed):
+    """Crops predicted together in one offset batch get the scores they get alone (ops work per scene)."""
+    data = DataConfig(voxel_size=0.1)
+    batch = collate_scenes([EvalDataset(synth_processed, "train", data)[i] for i in range(2)])
+    model = _net()
+    crop = len(batch["coord"]) // 7
+    one_by_one = predict_scores(model, batch, crop_points=crop, tiles_per_pass=1)
+    batched = predict_scores(model, batch, crop_points=crop, tiles_per_pass=5)
+    assert torch.allclose(batched, one_by_one, atol=1e-5)
+
+
 def test_batchnorm_recalibration_forgets_old_statistics(synth_processed):
     data = DataConfig(voxel_size=0.1, voxel_max=1500)
     crops = SegmentationDataset(synth_processed, "train", data, train=True)

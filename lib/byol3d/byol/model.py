@@ -6,7 +6,8 @@
 The target is a deep copy of the online backbone + projectors with `requires_grad=False`; it changes
 only through `update_target(tau)` (byol3d.byol.ema). Both views of a step go through one call of the
 online network (so DistributedDataParallel sees one forward per backward) but through the backbone
-and heads separately, as in the paper, so BatchNorm statistics are per view.
+and heads separately, as in the paper, so BatchNorm statistics are per view. Sampling and grouping
+depend on coordinates only: each view's NeighbourPlan is computed once and used by both networks.
 
 Variants (`loss`): "global" pools the last encoder stage per scene view (byol3d.byol.loss.pool_scenes);
 "dense" compares decoder features point by point on the points the two views share; "both" adds them,
@@ -26,7 +27,7 @@ from byol3d.byol.heads import MLPHead
 from byol3d.byol.loss import match_views, pool_scenes, symmetric_loss
 from byol3d.byol.monitor import collapse_std, mean_cosine
 from byol3d.models.config import PointNeXtConfig
-from byol3d.models.pointnext import PointNeXt
+from byol3d.models.pointnext import NeighbourPlan, PointNeXt
 
 LOSSES = ("global", "dense", "both")
 
@@ -51,14 +52,19 @@ class ProjectedBackbone(nn.Module):
         dims = {"global": self.backbone.encoder_channels[-1], "dense": self.backbone.decoder_channels}
         self.projectors = nn.ModuleDict({k: MLPHead(dims[k], proj_hidden, proj_out) for k in self.kinds})
 
-    def forward(self, view: dict, rows: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """One view -> {'global': z (B, d)} and/or {'dense': z (P, d)} for the matched `rows` (P,)."""
-        enc = self.backbone.encode(view)
+    def plan(self, view: dict) -> NeighbourPlan:
+        """The view's neighbour indices (decoder included only when the dense loss reads it)."""
+        return self.backbone.plan(view, decoder="dense" in self.kinds)
+
+    def forward(self, view: dict, rows: torch.Tensor | None, plan: NeighbourPlan) -> dict[str, torch.Tensor]:
+        """One view and its plan -> {'global': z (B, d)} and/or {'dense': z (P, d)} for the matched
+        `rows` (P,)."""
+        enc = self.backbone.encode(view, plan)
         out = {}
         if "global" in self.kinds:
             out["global"] = self.projectors["global"](pool_scenes(enc.feats[-1], enc.offsets[-1], self.pool))
         if "dense" in self.kinds:
-            out["dense"] = self.projectors["dense"](self.backbone.decode(enc)[rows])
+            out["dense"] = self.projectors["dense"](self.backbone.decode(enc, plan)[rows])
         return out
 
 
@@ -70,10 +76,11 @@ class OnlineNetwork(nn.Module):
         self.net = net
         self.predictors = nn.ModuleDict({k: MLPHead(proj_out, proj_hidden, proj_out) for k in net.kinds})
 
-    def forward(self, view1: dict, rows1, view2: dict, rows2) -> dict[str, torch.Tensor]:
+    def forward(self, view1: dict, rows1, plan1: NeighbourPlan, view2: dict, rows2,
+                plan2: NeighbourPlan) -> dict[str, torch.Tensor]:
         """-> {'z_<kind>': (2, M, d) projections, 'q_<kind>': (2, M, d) predictions}, view axis first."""
         out = {}
-        per_view = [self.net(view1, rows1), self.net(view2, rows2)]
+        per_view = [self.net(view1, rows1, plan1), self.net(view2, rows2, plan2)]
         for kind in self.net.kinds:
             z = [p[kind] for p in per_view]
             out[f"z_{kind}"] = torch.stack(z)
@@ -113,12 +120,18 @@ class BYOL(nn.Module):
                            self.dense_pairs, generator)
 
     def step_loss(self, view1: dict, view2: dict, online: nn.Module | None = None,
-                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """Total loss of one step and its metrics; `online` is the (possibly DDP-wrapped) online net."""
+                  generator: torch.Generator | None = None,
+                  share_plans: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
+        """Total loss of one step and its metrics; `online` is the (possibly DDP-wrapped) online net.
+        share_plans=False makes the target search its own (identical) neighbours: the reference
+        path that bench/train_step.py times; the loss is the same either way."""
         rows1, rows2 = self.match(view1, view2, generator)
-        out = (self.online if online is None else online)(view1, rows1, view2, rows2)
+        plan1, plan2 = self.online.net.plan(view1), self.online.net.plan(view2)
+        out = (self.online if online is None else online)(view1, rows1, plan1, view2, rows2, plan2)
+        if not share_plans:
+            plan1, plan2 = self.target.plan(view1), self.target.plan(view2)
         with torch.no_grad():
-            target = [self.target(view1, rows1), self.target(view2, rows2)]
+            target = [self.target(view1, rows1, plan1), self.target(view2, rows2, plan2)]
         losses, metrics = {}, {}
         for kind in self.online.net.kinds:
             z, q = out[f"z_{kind}"], out[f"q_{kind}"]

@@ -5,7 +5,7 @@ The network sees each validation scene voxelised (one point per voxel, as in tra
 as training crops are; class probabilities summed where crops overlap, as Pointcept's fragment testing
 does), so the network and a linear probe on its features see at test time the context they were trained
 on: the head's scene-max feature and the x/y input channels then mean the same thing in training and
-evaluation. With `crop_points=None` the scene goes through the network in one pass. The benchmark
+evaluation. Crops go through the network several at a time, as one offset batch. With `crop_points=None` the scene goes through the network in one pass. The benchmark
 however scores the original mesh vertices. Every vertex takes the prediction of the voxel
 point it fell into (the `inverse` map of the voxelisation), and the confusion matrix is accumulated
 over all vertices of all scenes with the full-resolution labels (IGNORE_INDEX excluded), as the ScanNet
@@ -35,30 +35,51 @@ def scatter_to_vertices(pred: torch.Tensor, inverse: torch.Tensor) -> torch.Tens
     return pred[inverse.to(pred.device)]
 
 
-def crop_batch(batch: dict, rows: torch.Tensor) -> dict:
-    """One-scene batch of `rows` (K,) of `batch`, x/y re-centred on the crop's mean as training crops are
-    (byol3d.data.dataset); feat columns 0-2 are the coordinates (byol3d.transforms.features)."""
-    coord, feat = batch["coord"][rows].clone(), batch["feat"][rows].clone()  # (K, 3), (K, C)
-    shift = coord[:, :2].mean(dim=0)  # (2,)
-    coord[:, :2] -= shift
-    feat[:, :2] -= shift
-    return {"coord": coord, "feat": feat, "offset": torch.tensor([len(rows)], device=coord.device)}
+TILES_PER_PASS = 8  # crops predicted together in one offset batch (results do not depend on it)
+
+
+def crop_batch(batch: dict, tiles: list[torch.Tensor]) -> dict:
+    """Offset batch of crops of `batch`, one scene per tile (rows (K_t,) each), x/y re-centred on each
+    crop's mean as training crops are (byol3d.data.dataset); feat columns 0-2 are the coordinates
+    (byol3d.transforms.features). Every network op works per scene, so a crop's prediction does not
+    depend on the crops it is batched with."""
+    coords, feats = [], []
+    for rows in tiles:
+        coord, feat = batch["coord"][rows].clone(), batch["feat"][rows].clone()  # (K_t, 3), (K_t, C)
+        shift = coord[:, :2].mean(dim=0)  # (2,)
+        coord[:, :2] -= shift
+        feat[:, :2] -= shift
+        coords.append(coord)
+        feats.append(feat)
+    offset = torch.cumsum(torch.tensor([len(rows) for rows in tiles]), 0).to(batch["coord"].device)  # (T,)
+    return {"coord": torch.cat(coords), "feat": torch.cat(feats), "offset": offset}
+
+
+def _scene_tiles(batch: dict, crop_points: int) -> list[torch.Tensor]:
+    """Training-size crops (tile_crops) of every scene of the batch -> global rows (K_t,) of each."""
+    offset = batch["offset"].tolist()
+    tiles = []
+    for start, end in zip([0, *offset[:-1]], offset):
+        for rows in tile_crops(batch["coord"][start:end].cpu().numpy(), crop_points):
+            tiles.append(torch.from_numpy(rows).to(batch["coord"].device) + start)
+    return tiles
 
 
 @torch.no_grad()
-def predict_scores(model: nn.Module, batch: dict, crop_points: int | None = None) -> torch.Tensor:
+def predict_scores(model: nn.Module, batch: dict, crop_points: int | None = None,
+                   tiles_per_pass: int = TILES_PER_PASS) -> torch.Tensor:
     """batch -> per-point class scores (N, C): logits of one pass (crop_points None), or class
-    probabilities summed over the overlapping training-size crops that hold each point."""
+    probabilities summed over the overlapping training-size crops that hold each point (predicted
+    `tiles_per_pass` crops at a time)."""
     if crop_points is None:
         return model(batch)
-    offset = batch["offset"].tolist()
+    tiles = _scene_tiles(batch, crop_points)
     scores = None
-    for start, end in zip([0, *offset[:-1]], offset):
-        for rows in tile_crops(batch["coord"][start:end].cpu().numpy(), crop_points):
-            rows = torch.from_numpy(rows).to(batch["coord"].device) + start
-            probs = torch.softmax(model(crop_batch(batch, rows)).float(), dim=1)  # (K, C)
-            scores = probs.new_zeros(len(batch["coord"]), probs.shape[1]) if scores is None else scores
-            scores.index_add_(0, rows, probs)
+    for first in range(0, len(tiles), tiles_per_pass):
+        group = tiles[first:first + tiles_per_pass]
+        probs = torch.softmax(model(crop_batch(batch, group)).float(), dim=1)  # (sum K_t, C)
+        scores = probs.new_zeros(len(batch["coord"]), probs.shape[1]) if scores is None else scores
+        scores.index_add_(0, torch.cat(group), probs)
     return scores
 
 

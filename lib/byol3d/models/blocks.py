@@ -38,6 +38,24 @@ class LinearBNAct(nn.Module):
         return F.relu(h) if self.act else h
 
 
+class Dropout(nn.Module):
+    """Inverted dropout (zero with probability p, scale the rest by 1 / (1 - p)) from a uniform draw:
+    the same distribution as nn.Dropout, 2-3x faster on the CPU than its Bernoulli sampling
+    (bench/train_step.py, reports/benchmarks.md)."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"byol3d/models/blocks.py: dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.rand(x.shape, device=x.device) >= self.p  # (..., C) bool
+        return x * keep * (1.0 / (1.0 - self.p))
+
+
 class LocalAggregation(nn.Module):
     """Grouped MLP + max over neighbours: for each query, max_j MLP([(p_j - p_i) / r, f_j]).
 
@@ -73,7 +91,9 @@ def downsampled_offset(offset: torch.Tensor, stride: int) -> torch.Tensor:
 
 class SetAbstraction(nn.Module):
     """Down-sampling stage entry: FPS to N/stride points per scene, ball query on the previous level,
-    grouped MLP (`layers` conv-BN-ReLU, hidden width out/2 when layers > 1), max over neighbours."""
+    grouped MLP (`layers` conv-BN-ReLU, hidden width out/2 when layers > 1), max over neighbours.
+    `neighbours` (coordinates only) and `forward` (features) are separate, so the neighbour search
+    can be planned once per batch and reused (byol3d.models.pointnext.NeighbourPlan)."""
 
     def __init__(self, c_in: int, c_out: int, layers: int, stride: int, radius: float, nsample: int):
         super().__init__()
@@ -81,17 +101,22 @@ class SetAbstraction(nn.Module):
         self.aggregate = LocalAggregation([c_in + 3, *hidden, c_out])
         self.stride, self.radius, self.nsample = stride, radius, nsample
 
-    def forward(
-        self, xyz: torch.Tensor, offset: torch.Tensor, feats: torch.Tensor, backend: str | None
+    @torch.no_grad()
+    def neighbours(
+        self, xyz: torch.Tensor, offset: torch.Tensor, backend: str | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """xyz (N, 3), offset (B,), feats (N, C_in) -> new_xyz (M, 3), new_offset (B,), feats (M, C_out)."""
+        """xyz (N, 3), offset (B,) -> new_xyz (M, 3), new_offset (B,), idx (M, k) ball-query rows of xyz."""
         new_offset = downsampled_offset(offset, self.stride)  # (B,)
         with torch.profiler.record_function("byol3d.ops.farthest_point_sample"):
             keep = ops.farthest_point_sample(xyz, offset, new_offset, backend=backend)  # (M,)
         new_xyz = xyz[keep]  # (M, 3)
         with torch.profiler.record_function("byol3d.ops.ball_query"):
             idx = ops.ball_query(self.nsample, self.radius, xyz, offset, new_xyz, new_offset, backend=backend)
-        return new_xyz, new_offset, self.aggregate(xyz, feats, new_xyz, idx, self.radius)
+        return new_xyz, new_offset, idx
+
+    def forward(self, xyz: torch.Tensor, feats: torch.Tensor, new_xyz: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """xyz (N, 3), feats (N, C_in), new_xyz (M, 3), idx (M, k) from `neighbours` -> feats (M, C_out)."""
+        return self.aggregate(xyz, feats, new_xyz, idx, self.radius)
 
 
 class InvResMLP(nn.Module):
@@ -121,20 +146,17 @@ class FeaturePropagation(nn.Module):
         super().__init__()
         self.mlp = nn.Sequential(LinearBNAct(c_skip + c_coarse, c_out), LinearBNAct(c_out, c_out))
 
-    def forward(
-        self,
-        coarse: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-        fine: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-        backend: str | None,
-    ) -> torch.Tensor:
-        """coarse / fine = (xyz (M|N, 3), offset (B,), feats (M|N, C)) -> (N, c_out) at the fine points."""
-        up = interpolate(coarse, fine[0], fine[1], backend)  # (N, C_coarse)
-        return self.mlp(torch.cat([fine[2], up], dim=1))  # (N, c_out)
+    def forward(self, coarse: torch.Tensor, skip: torch.Tensor, up: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """coarse (M, C_coarse), skip (N, C_skip), up = (idx, weights) (N, 3) of each fine point's 3
+        nearest coarse points (ops.three_nn_weights) -> (N, c_out) at the fine points."""
+        interpolated = ops.interpolate_with(up[0], up[1], coarse)  # (N, C_coarse)
+        return self.mlp(torch.cat([skip, interpolated], dim=1))  # (N, c_out)
 
 
-def interpolate(
-    known: tuple[torch.Tensor, torch.Tensor, torch.Tensor], xyz: torch.Tensor, offset: torch.Tensor, backend: str | None
-) -> torch.Tensor:
-    """3-NN inverse-distance interpolation of known = (xyz (M, 3), offset (B,), feats (M, C)) at xyz (N, 3)."""
+@torch.no_grad()
+def upsampling(
+    coarse: tuple[torch.Tensor, torch.Tensor], fine: tuple[torch.Tensor, torch.Tensor], backend: str | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """coarse / fine = (xyz (M|N, 3), offset (B,)) -> (idx, weights) (N, 3) of the 3-NN interpolation."""
     with torch.profiler.record_function("byol3d.ops.three_nn_interpolate"):
-        return ops.three_nn_interpolate(known[0], known[1], known[2], xyz, offset, backend=backend)  # (N, C)
+        return ops.three_nn_weights(coarse[0], coarse[1], fine[0], fine[1], backend=backend)

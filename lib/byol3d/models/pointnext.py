@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from byol3d import ops
-from byol3d.models.blocks import FeaturePropagation, InvResMLP, LinearBNAct, SetAbstraction, interpolate
+from byol3d.models.blocks import Dropout, FeaturePropagation, InvResMLP, LinearBNAct, SetAbstraction, upsampling
 from byol3d.models.config import PointNeXtConfig
 
 WHERE = "byol3d/models/pointnext.py"
@@ -34,6 +35,25 @@ class EncoderOutput:
     coords: list[torch.Tensor]
     offsets: list[torch.Tensor]
     feats: list[torch.Tensor]
+
+
+@dataclass
+class NeighbourPlan:
+    """Every neighbour index one forward pass needs, computed from the coordinates alone.
+
+    Sampling and grouping do not depend on features or weights, so two networks that see the same
+    batch (BYOL's online and target networks) can share one plan: the neighbour search then runs once
+    per view instead of once per network. Stage s: coords[s] (N_s, 3), offsets[s] (B,); group[s]
+    (N_s, k) SetAbstraction ball query into stage s-1 (None for the stem), block[s] (N_s, k) the
+    InvResMLP ball query within stage s (None without blocks); up[s] = (idx, weights) (N_s, 3), the
+    3-NN interpolation of stage s+1 onto stage s (None when the plan is for the encoder only).
+    """
+
+    coords: list[torch.Tensor]
+    offsets: list[torch.Tensor]
+    group: list[torch.Tensor | None]
+    block: list[torch.Tensor | None]
+    up: list[tuple[torch.Tensor, torch.Tensor]] | None
 
 
 class Stage(nn.Module):
@@ -53,21 +73,31 @@ class Stage(nn.Module):
             InvResMLP(c_out, cfg.expansion, self.block_radius) for _ in range(cfg.blocks[s] - 1)
         )
 
-    def forward(
-        self, xyz: torch.Tensor, offset: torch.Tensor, feats: torch.Tensor, backend: str | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(xyz (N, 3), offset (B,), feats (N, C_prev)) -> the stage's (xyz, offset, feats (N_s, C_s))."""
+    @torch.no_grad()
+    def neighbours(self, xyz: torch.Tensor, offset: torch.Tensor, backend: str | None) -> tuple:
+        """Previous level (xyz (N, 3), offset (B,)) -> this stage's (xyz, offset, group idx | None,
+        block idx | None); see NeighbourPlan."""
+        group = None
         if isinstance(self.entry, SetAbstraction):
-            xyz, offset, feats = self.entry(xyz, offset, feats, backend)
-        else:
-            feats = self.entry(feats)  # (N, C_0)
+            xyz, offset, group = self.entry.neighbours(xyz, offset, backend)
+        block = None
         if len(self.blocks):
             # All blocks of a stage group the same points with the same radius: query once.
             with torch.profiler.record_function("byol3d.ops.ball_query"):
-                idx = ops.ball_query(self.nsample, self.block_radius, xyz, offset, xyz, offset, backend=backend)
-            for block in self.blocks:
-                feats = block(xyz, feats, idx)  # (N_s, C_s)
-        return xyz, offset, feats
+                block = ops.ball_query(self.nsample, self.block_radius, xyz, offset, xyz, offset, backend=backend)
+        return xyz, offset, group, block
+
+    def forward(self, plan: NeighbourPlan, s: int, feats: torch.Tensor) -> torch.Tensor:
+        """Stage s of `plan`: features of the previous level (N_{s-1}, C_prev), or the input
+        features for the stem -> (N_s, C_s)."""
+        xyz = plan.coords[s]
+        if isinstance(self.entry, SetAbstraction):
+            feats = self.entry(plan.coords[s - 1], feats, xyz, plan.group[s])
+        else:
+            feats = self.entry(feats)  # (N, C_0)
+        for block in self.blocks:
+            feats = block(xyz, feats, plan.block[s])  # (N_s, C_s)
+        return feats
 
 
 class SegHead(nn.Module):
@@ -76,15 +106,18 @@ class SegHead(nn.Module):
     def __init__(self, channels: int, num_classes: int, dropout: float):
         super().__init__()
         self.hidden = LinearBNAct(2 * channels, 2 * channels)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.classify = nn.Linear(2 * channels, num_classes)
 
     def forward(self, feats: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
         """feats (N, C), offset (B,) -> logits (N, num_classes)."""
         counts = torch.diff(offset, prepend=offset.new_zeros(1)).tolist()  # B scene sizes
         scene_max = torch.stack([f.amax(dim=0) for f in feats.split(counts)])  # (B, C)
-        per_point = torch.repeat_interleave(scene_max, offset.new_tensor(counts), dim=0)  # (N, C)
-        h = self.hidden(torch.cat([feats, per_point], dim=1))  # (N, 2C)
+        # hidden([f, max]) = W_f f + W_max max: the scene term is projected once per scene, not per point
+        weight = self.hidden.linear.weight  # (2C, 2C): point-feature columns first, then scene-max columns
+        c = feats.shape[1]
+        scene_term = torch.repeat_interleave(F.linear(scene_max, weight[:, c:]), offset.new_tensor(counts), dim=0)
+        h = self.hidden.normalize(F.linear(feats, weight[:, :c]) + scene_term)  # (N, 2C)
         return self.classify(self.dropout(h))  # (N, num_classes)
 
 
@@ -117,30 +150,53 @@ class PointNeXt(nn.Module):
         """Channels of `decode`'s per-point output (= width)."""
         return self.cfg.channels[0]
 
-    def encode(self, batch: dict) -> EncoderOutput:
-        """batch {coord (N, 3), feat (N, in_channels), offset (B,)} -> per-stage points and features."""
-        xyz, feats, offset = self._inputs(batch)
-        out = EncoderOutput([], [], [])
+    @torch.no_grad()
+    def plan(self, batch: dict, decoder: bool = True) -> NeighbourPlan:
+        """batch {coord (N, 3), offset (B,)} -> the NeighbourPlan of a forward pass (the decoder's
+        3-NN interpolations too unless `decoder` is False)."""
+        xyz, _, offset = self._inputs(batch)
+        coords, offsets, group, block = [], [], [], []
         for stage in self.stages:
-            xyz, offset, feats = stage(xyz, offset, feats, self.ops_backend)
-            out.coords.append(xyz)
-            out.offsets.append(offset)
+            xyz, offset, group_idx, block_idx = stage.neighbours(xyz, offset, self.ops_backend)
+            coords.append(xyz)
+            offsets.append(offset)
+            group.append(group_idx)
+            block.append(block_idx)
+        up = None
+        if decoder:
+            up = [upsampling((coords[s + 1], offsets[s + 1]), (coords[s], offsets[s]), self.ops_backend)
+                  for s in range(len(self.decoder))]
+        return NeighbourPlan(coords, offsets, group, block, up)
+
+    def encode(self, batch: dict, plan: NeighbourPlan | None = None) -> EncoderOutput:
+        """batch {coord (N, 3), feat (N, in_channels), offset (B,)} -> per-stage points and features;
+        `plan`: this batch's NeighbourPlan (computed here when None)."""
+        _, feats, _ = self._inputs(batch)
+        plan = self.plan(batch, decoder=False) if plan is None else plan
+        out = EncoderOutput(list(plan.coords), list(plan.offsets), [])
+        for s, stage in enumerate(self.stages):
+            feats = stage(plan, s, feats)
             out.feats.append(feats)
         return out
 
-    def decode(self, enc: EncoderOutput) -> torch.Tensor:
-        """Feature propagation from the coarsest stage back to stage 0 -> (N, width)."""
+    def decode(self, enc: EncoderOutput, plan: NeighbourPlan | None = None) -> torch.Tensor:
+        """Feature propagation from the coarsest stage back to stage 0 -> (N, width). The 3-NN
+        interpolations come from `plan` when it has them, else from enc's coordinates."""
         feats = enc.feats[-1]
         for s in range(len(self.decoder) - 1, -1, -1):
-            coarse = (enc.coords[s + 1], enc.offsets[s + 1], feats)
-            fine = (enc.coords[s], enc.offsets[s], enc.feats[s])
-            feats = self.decoder[s](coarse, fine, self.ops_backend)  # (N_s, C_s)
+            if plan is not None and plan.up is not None:
+                up = plan.up[s]
+            else:
+                up = upsampling((enc.coords[s + 1], enc.offsets[s + 1]), (enc.coords[s], enc.offsets[s]),
+                                self.ops_backend)
+            feats = self.decoder[s](feats, enc.feats[s], up)  # (N_s, C_s)
         return feats
 
-    def forward(self, batch: dict) -> torch.Tensor:
-        """batch -> per-point logits (N, num_classes)."""
-        enc = self.encode(batch)
-        return self.head(self.decode(enc), enc.offsets[0])
+    def forward(self, batch: dict, plan: NeighbourPlan | None = None) -> torch.Tensor:
+        """batch -> per-point logits (N, num_classes); `plan` as in `encode`."""
+        plan = self.plan(batch) if plan is None else plan
+        enc = self.encode(batch, plan)
+        return self.head(self.decode(enc, plan), enc.offsets[0])
 
     def hypercolumn(self, enc: EncoderOutput) -> torch.Tensor:
         """Every stage's features 3-NN interpolated to the input points, concatenated -> (N, sum C_s).
@@ -150,7 +206,8 @@ class PointNeXt(nn.Module):
         xyz, offset = enc.coords[0], enc.offsets[0]
         cols = [enc.feats[0]]
         for s in range(1, len(enc.feats)):
-            cols.append(interpolate((enc.coords[s], enc.offsets[s], enc.feats[s]), xyz, offset, self.ops_backend))
+            idx, weights = upsampling((enc.coords[s], enc.offsets[s]), (xyz, offset), self.ops_backend)
+            cols.append(ops.interpolate_with(idx, weights, enc.feats[s]))  # (N, C_s)
         return torch.cat(cols, dim=1)  # (N, sum C_s)
 
     def reset_head(self) -> None:

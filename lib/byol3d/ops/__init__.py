@@ -17,7 +17,8 @@ Semantics (identical in every backend, ties between equal distances aside):
   group                  gathers features of neighbour indices; differentiable w.r.t. features.
   three_nn_interpolate   features at query points from the 3 nearest known points of the same scene,
                          weights 1/(d + 1e-8) normalised (d Euclidean); scenes with 1 or 2 known
-                         points use those only. Differentiable w.r.t. features.
+                         points use those only. Differentiable w.r.t. features. Split into
+                         three_nn_weights (coordinates only) + interpolate_with (features).
 
 Backends: "cpu" (scipy cKDTree + fpsample, CPU tensors only), "torch" (pure PyTorch, any device,
 chunked), "pointops" (Pointcept's CUDA extension, optional). backend=None picks the process default
@@ -56,7 +57,9 @@ __all__ = [
     "offset_to_batch",
     "resolve_backend",
     "set_default_backend",
+    "interpolate_with",
     "three_nn_interpolate",
+    "three_nn_weights",
     "use_backend",
 ]
 
@@ -150,6 +153,25 @@ def ball_query(k, radius, xyz, offset, new_xyz, new_offset, backend=None) -> tor
     return _module(name).ball_query(k, float(radius), xyz, off, new_xyz, new_off)
 
 
+def three_nn_weights(xyz_known, offset_known, xyz_query, offset_query, backend=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 3 nearest known points of each query in its scene and their inverse-distance weights:
+    (idx (M, 3) int64 global rows of xyz_known, weights (M, 3) float summing to 1 per row).
+
+    xyz_known (N, 3), offset_known (B,); xyz_query (M, 3), offset_query (B,). They depend on the
+    coordinates only, so a network can compute them once and interpolate many feature sets.
+    """
+    idx, dist2 = knn(3, xyz_known, offset_known, xyz_query, offset_query, backend=backend)  # (M, 3), (M, 3)
+    counts = torch.diff(offset_known.long(), prepend=offset_known.new_zeros(1).long())  # (B,)
+    n_known = counts[offset_to_batch(offset_query)].to(xyz_known.device)  # (M,)
+    return idx, interpolation_weights(dist2, n_known)  # (M, 3), (M, 3)
+
+
+def interpolate_with(idx: torch.Tensor, weights: torch.Tensor, feats_known: torch.Tensor) -> torch.Tensor:
+    """sum_j weights[:, j] * feats_known[idx[:, j]] -> (M, C); idx / weights (M, 3) from
+    `three_nn_weights`. Differentiable w.r.t. feats_known (the weights are constants)."""
+    return (group(idx, feats_known) * weights.to(feats_known.dtype)[:, :, None]).sum(1)  # (M, C)
+
+
 def three_nn_interpolate(xyz_known, offset_known, feats_known, xyz_query, offset_query, backend=None) -> torch.Tensor:
     """Inverse-distance interpolation (PointNet++ feature propagation) -> (M, C).
 
@@ -163,8 +185,5 @@ def three_nn_interpolate(xyz_known, offset_known, feats_known, xyz_query, offset
             f"byol3d.ops.three_nn_interpolate: feats_known must be (N, C) with N = {n_rows}, "
             f"got {tuple(getattr(feats_known, 'shape', ()))}"
         )
-    idx, dist2 = knn(3, xyz_known, offset_known, xyz_query, offset_query, backend=backend)  # (M, 3), (M, 3)
-    counts = torch.diff(offset_known.long(), prepend=offset_known.new_zeros(1).long())  # (B,)
-    n_known = counts[offset_to_batch(offset_query)].to(xyz_known.device)  # (M,)
-    w = interpolation_weights(dist2, n_known).to(feats_known.dtype)  # (M, 3)
-    return (group(idx, feats_known) * w[:, :, None]).sum(1)  # (M, C)
+    idx, weights = three_nn_weights(xyz_known, offset_known, xyz_query, offset_query, backend)  # (M, 3) x2
+    return interpolate_with(idx, weights, feats_known)  # (M, C)

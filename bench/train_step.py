@@ -1,0 +1,194 @@
+"""Training-step throughput on the CPU: the float32 eager reference vs the optimised step, side by side.
+
+Two cases, each on one fixed batch of the quick preset (SynthRooms, PointNeXt-S at the CPU voxel size):
+  byol          a BYOL step of PretrainConfig.quick(): 4 view pairs of <= 4,000 points, online and
+                target networks, loss, backward, AdamW, EMA update of the target;
+  segmentation  a fine-tune / scratch step of ProbeConfig.quick(): 8 crops of <= 4,000 points,
+                cross-entropy, backward, AdamW.
+reference = float32 eager, every network searches its own neighbours, nn.Dropout in the segmentation
+            head (the code before the fast path);
+ours      = the default path: bfloat16 autocast where the CPU has fast bf16, (BYOL) one neighbour
+            plan per view shared by the online and target networks, (segmentation) byol3d's Dropout.
+Both paths share the rest: one KD-tree per neighbour query over all scenes of a batch, the head's
+scene-max term projected per scene (these landed with the fast path and speed up the reference too).
+Both start from identical weights; `max_abs_loss_diff` compares their first losses on the batch (the
+fast path must stay within LOSS_TOLERANCE of the reference). Step times are medians of interleaved
+repeats (reference, ours, reference, ...), so load on the machine hits both alike. peak_mem_mb: peak
+resident memory above the starting level during one step (bench/ops.py PeakRSS), measured after
+all timings because PeakRSS changes glibc's mmap threshold.
+
+    .venv/bin/python bench/train_step.py            # one JSON line per case
+    .venv/bin/python bench/train_step.py --profile  # + torch.profiler top entries of each step
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from byol3d.data.dataset import SegmentationDataset, TwoViewDataset, collate_scenes, collate_views
+from byol3d.data.labels import IGNORE_INDEX
+from byol3d.models import PointNeXt
+from byol3d.pretrain import PretrainConfig, build_training
+from byol3d.probe import ProbeConfig
+from byol3d.train.distributed import DistInfo
+from byol3d.utils.runtime import bf16_autocast
+
+LOSS_TOLERANCE = 0.02  # relative: |loss_ours - loss_ref| / loss_ref on the same batch and weights
+CPU = torch.device("cpu")
+
+
+def load_peak_rss():
+    """bench/ops.py's PeakRSS (bench/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("bench_ops", Path(__file__).with_name("ops.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.PeakRSS
+
+
+def byol_case(data_root: Path) -> tuple[str, object, object, int]:
+    """(case name, reference step, ours step, points per step) for a BYOL step on a fixed batch."""
+    cfg = PretrainConfig.quick()
+    views = collate_views([TwoViewDataset(data_root, cfg.split, cfg.data, seed=0)[i] for i in range(cfg.batch_size)])
+    info = DistInfo(rank=0, world_size=1, local_rank=0, device=CPU)
+
+    def stepper(amp: bool, share_plans: bool):
+        model, online, optimizer, _ = build_training(cfg, info, cfg.steps)  # seeded: same weights every call
+        model.train()
+
+        def step() -> float:
+            generator = torch.Generator().manual_seed(0)
+            with bf16_autocast(CPU, amp):
+                loss, _ = model.step_loss(*views, online, generator, share_plans=share_plans)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), cfg.clip)
+            optimizer.step()
+            model.update_target(cfg.tau_base)
+            return loss.item()
+        return step
+
+    points = sum(len(v["coord"]) for v in views)  # both views: what the networks process
+    return "byol", stepper(amp=False, share_plans=False), stepper(amp=True, share_plans=True), points
+
+
+def segmentation_case(data_root: Path) -> tuple[str, object, object, int]:
+    """(case name, reference step, ours step, points per step) for a segmentation training step.
+
+    The reference uses nn.Dropout in the head, as the code before the fast path did; its Bernoulli
+    masks differ from byol3d's uniform-draw Dropout, so the first (loss-comparing) call of both
+    paths uses byol3d's Dropout with the same seed, and the reference switches to nn.Dropout after it.
+    """
+    cfg = ProbeConfig.quick()
+    dataset = SegmentationDataset(data_root, cfg.train_split, cfg.data, train=True, seed=0)
+    batch = collate_scenes([dataset[i] for i in range(cfg.batch_size)])
+    torch.manual_seed(0)
+    initial = PointNeXt(cfg.model).train()
+
+    def stepper(amp: bool, reference: bool):
+        model = copy.deepcopy(initial)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        calls = []
+
+        def step() -> float:
+            if reference and len(calls) == 1:
+                model.head.dropout = torch.nn.Dropout(cfg.model.head_dropout)
+            calls.append(None)
+            torch.manual_seed(1)  # the head's dropout mask
+            with bf16_autocast(CPU, amp):
+                logits = model(batch)
+            loss = F.cross_entropy(logits.float(), batch["label"], ignore_index=IGNORE_INDEX)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            optimizer.step()
+            return loss.item()
+        return step
+
+    return "segmentation", stepper(amp=False, reference=True), stepper(amp=True, reference=False), len(batch["coord"])
+
+
+def step_seconds(step, repeats: int) -> list[float]:
+    """Wall seconds of each of `repeats` calls of step."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def peak_mb(step, peak_rss) -> float:
+    """Peak resident memory above the starting level during one call of step, MB."""
+    with peak_rss() as mem:
+        step()
+    return round(mem.mb, 1)
+
+
+def profile_table(step, rows: int) -> str:
+    """torch.profiler table of one step, sorted by self CPU time."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
+def time_case(name: str, reference, ours, points: int, repeats: int) -> dict:
+    """Interleaved timing of the two steps; their first calls compare the losses."""
+    loss_ref, loss_ours = reference(), ours()  # identical weights and batch: only the path differs
+    reference(), ours()  # warm-up (allocator, thread pools)
+    times = {"reference": [], "ours": []}
+    for _ in range(repeats):
+        times["reference"] += step_seconds(reference, 1)
+        times["ours"] += step_seconds(ours, 1)
+    ref_s, ours_s = statistics.median(times["reference"]), statistics.median(times["ours"])
+    return {
+        "case": name,
+        "reference_points_per_s": round(points / ref_s),
+        "ours_points_per_s": round(points / ours_s),
+        "speedup": round(ref_s / ours_s, 2),
+        "max_abs_loss_diff": round(abs(loss_ours - loss_ref), 5),
+        "loss_reference": round(loss_ref, 5),
+        "within_tolerance": abs(loss_ours - loss_ref) <= LOSS_TOLERANCE * abs(loss_ref),
+        "step_s": {"reference": round(ref_s, 3), "ours": round(ours_s, 3),
+                   "ours_min_max": [round(min(times["ours"]), 3), round(max(times["ours"]), 3)]},
+        "bf16_fast": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="data/synthrooms/processed", help="preprocessed cache (make data)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed steps of each path per case")
+    parser.add_argument("--cases", nargs="*", default=["byol", "segmentation"], choices=["byol", "segmentation"])
+    parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                        help="also print the top ROWS torch.profiler entries of each path")
+    args = parser.parse_args()
+    data_root = Path(args.data)
+    if not (data_root / "summary.json").exists():
+        raise SystemExit(f"bench/train_step.py: {data_root} is not a preprocessed cache (no summary.json); "
+                         "run `make data` first or pass --data")
+    builders = {"byol": byol_case, "segmentation": segmentation_case}
+    cases = [builders[case](data_root) for case in args.cases]
+    rows = [time_case(*case, args.repeats) for case in cases]
+    # Memory last: PeakRSS changes glibc's mmap threshold for the rest of the process.
+    peak_rss = load_peak_rss()
+    for row, (_, reference, ours, _) in zip(rows, cases):
+        row["peak_mem_mb"] = peak_mb(ours, peak_rss)
+        row["reference_peak_mem_mb"] = peak_mb(reference, peak_rss)
+        print(json.dumps(row), flush=True)
+    for row, (_, reference, ours, _) in zip(rows, cases) if args.profile else ():
+        for path, step in (("reference", reference), ("ours", ours)):
+            print(f"--- {row['case']} / {path}: torch.profiler, top {args.profile} by self CPU time")
+            print(profile_table(step, args.profile))
+
+
+if __name__ == "__main__":
+    main()
