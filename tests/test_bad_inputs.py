@@ -32,8 +32,9 @@ from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import PointNeXt
 from byol3d.pretrain import PretrainConfig, run_pretrain
 from byol3d.probe import ProbeConfig, load_probe
-from byol3d.train.checkpoint import CheckpointError, export_encoder, load_checkpoint, load_pretrained
-from byol3d.train.finite import NonFiniteError
+from byol3d.train.checkpoint import (CheckpointError, export_encoder, load_checkpoint, load_pretrained,
+                                     read_encoder_meta)
+from byol3d.train.finite import NonFiniteError, check_finite_losses
 from byol3d.transforms import AugmentConfig
 from byol3d.transforms.augment import elastic_distortion
 from byol3d.utils.atomic import DiskFullError, atomic_torch_save, atomic_write
@@ -124,6 +125,11 @@ def test_finished_run_is_not_reused_on_other_content_and_stale_temporaries_go(sy
     other = _copy_with_moved_scene(synth_processed, tmp_path / "other")
     with pytest.raises(ConfigError, match=r"encoder\.pt: this run was trained on other data"):
         run_pretrain(cfg, other, out)
+    meta = read_encoder_meta(out / "encoder.pt")
+    del meta["data"]["fingerprint"]  # as saved by an older byol3d: its data cannot be checked
+    export_encoder(load_pretrained(out / "encoder.pt"), cfg.model, out / "encoder.pt", meta)
+    with pytest.raises(ConfigError, match=r"encoder\.pt: this run was saved without a data fingerprint"):
+        run_pretrain(cfg, synth_processed, out)
 
 
 def test_data_fingerprint_sees_content_with_the_same_names_and_sizes(synth_processed, tmp_path):
@@ -163,6 +169,8 @@ def test_diverging_pretraining_stops_naming_the_step(synth_processed, tmp_path):
 
 def test_probe_refuses_a_non_finite_encoder(tmp_path):
     """3: the probe trained on NaN features and reported a normal-looking mIoU."""
+    with pytest.raises(NonFiniteError, match=r"probe: the loss became nan at step 2"):
+        check_finite_losses([1.0, float("nan"), 0.5], "probe")
     cfg = PointNeXtConfig(width=8, blocks=(1, 1), strides=(1, 4))
     model = PointNeXt(cfg)
     with torch.no_grad():

@@ -148,9 +148,12 @@ def data_identity(data_root: str | Path, split: str) -> dict:
 def _check_same_data(saved: dict | None, data: dict, path: Path) -> None:
     """Same content or ConfigError; a run saved without a fingerprint (older byol3d) cannot be vouched for."""
     saved = saved or {}
-    if saved.get("fingerprint") != data["fingerprint"]:
+    if "fingerprint" not in saved:
+        raise ConfigError(f"{path}: this run was saved without a data fingerprint (older byol3d), so its data "
+                          "cannot be checked; delete the run folder or choose another one")
+    if saved["fingerprint"] != data["fingerprint"]:
         raise ConfigError(f"{path}: this run was trained on other data ({len(saved.get('scenes', []))} scenes of "
-                          f"{saved.get('root')}, content fingerprint {saved.get('fingerprint')}), not on the "
+                          f"{saved.get('root')}, content fingerprint {saved['fingerprint']}), not on the "
                           f"{len(data['scenes'])} scenes of {data['root']} (fingerprint {data['fingerprint']}); "
                           "choose another run folder")
 

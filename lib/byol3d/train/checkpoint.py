@@ -77,7 +77,7 @@ def _unreadable(path: Path, what: str, err: Exception) -> CheckpointError:
         if found:
             return CheckpointError(f"{path}: the {what} holds pickled code ({found.group(1)}), which byol3d "
                                    "refuses to load; use a file written by byol3d (tensors and plain values only)")
-        return CheckpointError(f"{path}: cannot read {what}: not a torch file, or a corrupt one")
+        return CheckpointError(f"{path}: cannot read {what}, the file is corrupt or truncated (not torch data)")
     return CheckpointError(f"{path}: cannot read {what}, the file is corrupt or truncated ({err})")
 
 

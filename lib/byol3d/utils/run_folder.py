@@ -39,8 +39,9 @@ def check_run_folder(folder: str | Path, kind: str) -> None:
     found = run_kind(folder)
     if found != kind:
         what = f"a {found} run" if found else f"not a byol3d run folder (no {MARKER})"
-        raise ConfigError(f"{folder}: is {what}; a {kind} run would replace or mix its files. "
-                          "Choose another --out (a new or empty folder)")
+        raise ConfigError(f"{folder}: is {what}; a {kind} run would replace or mix its files. Choose "
+                          "another --out (a new or empty folder); a run folder of an older byol3d has no "
+                          "marker either: delete it to redo the run")
 
 
 def mark_run_folder(folder: str | Path, kind: str) -> None:
