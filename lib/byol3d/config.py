@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -49,7 +50,10 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
         raise ConfigError(f"{path}: config file not found") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    return from_dict(cls, data or {}, where=str(path))
+    if data is None:  # an empty file silently meaning "all defaults" hides a wrong or truncated file
+        raise ConfigError(f"{path}: the config file is empty; write the fields to set (`{{}}` for all "
+                          f"{cls.__name__} defaults) or pass a preset name")
+    return from_dict(cls, data, where=str(path))
 
 
 def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
@@ -90,8 +94,8 @@ def _coerce(annotation: Any, value: Any, where: str) -> Any:
         item = args[0] if args else Any
         items = [_coerce(item, v, where) for v in value]
         return tuple(items) if origin is tuple else items
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if annotation is float:
+        return _to_float(value, where)
     if annotation in (int, float, str, bool) and not (
         isinstance(value, annotation) and not (annotation is int and isinstance(value, bool))
     ):
@@ -99,9 +103,27 @@ def _coerce(annotation: Any, value: Any, where: str) -> Any:
     return value
 
 
+def _to_float(value: Any, where: str) -> float:
+    """A finite float from a float, an int or a numeric string (PyYAML reads `1e-3` as the string '1e-3')."""
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected float, got {value!r}") from None
+    if isinstance(number, bool) or not isinstance(number, (int, float)):
+        raise ConfigError(f"{where}: expected float, got {value!r}")
+    if not math.isfinite(number):
+        raise ConfigError(f"{where}: must be a finite number, got {value!r}")
+    return float(number)
+
+
 def check_fields(config: Any, checks: list[tuple[bool, str, str]]) -> None:
-    """Raise ConfigError for the first failed `(ok, field, reason)` check, naming the class, field and value."""
-    for ok, name, reason in checks:
+    """Raise ConfigError for a non-finite float field, else for the first failed `(ok, field, reason)`
+    check, naming the class, field and value (NaN passes every `>` / `<` check, so finiteness comes first)."""
+    finite = [(math.isfinite(getattr(config, f.name)), f.name, "must be a finite number")
+              for f in dataclasses.fields(config) if isinstance(getattr(config, f.name), float)]
+    for ok, name, reason in finite + checks:
         if not ok:
             raise ConfigError(f"{type(config).__name__}.{name}: {reason}, got {getattr(config, name)!r}")
 

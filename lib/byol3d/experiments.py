@@ -9,12 +9,15 @@ run) trains it only once.
 Identity of a run:
 * pre-training: the config hash of its `PretrainConfig` (`byol3d.config.config_hash`); the folder is
   `byol3d.pretrain.default_run_dir(cfg, runs_root)` = `<runs_root>/byol/<hash>`, the same folder
-  chapter 03 and the `python -m byol3d.pretrain` CLI use. Finished = `encoder.pt` exists (reused);
+  chapter 03 and the `python -m byol3d.pretrain` CLI use. The run records the content fingerprint of
+  its training split, and a folder trained on other data stops with a ConfigError instead of being
+  reused. Finished = `encoder.pt` exists (reused);
   a folder with only `checkpoints/last.pt` is resumed exactly where it stopped.
 * probe: `<runs_root>/probe/<method>-<key>`, key = hash of the `ProbeConfig` (run-time fields
   `device` / `num_workers` left out: they do not change the result), the method, the training scenes
   the fraction selects (two fractions that pick the same scenes share one run), the SHA-256 of the
-  checkpoint file (a re-trained encoder gets new probes) and a fingerprint of the data folder.
+  checkpoint file (a re-trained encoder gets new probes) and the content fingerprint of the data
+  (`byol3d.data.cache.data_fingerprint`: sizes and checksums of every scene file, from the manifests).
   Finished = `metrics.json` exists; `run_probe` writes its folder whole or not at all, so an
   interrupted probe leaves nothing behind and is simply run again.
 """
@@ -32,9 +35,8 @@ import numpy as np
 from tqdm import tqdm
 
 from byol3d.config import config_hash
-from byol3d.data.cache import list_scenes
+from byol3d.data.cache import data_fingerprint, list_scenes
 from byol3d.data.dataset import select_fraction
-from byol3d.data.errors import DataError
 from byol3d.pretrain import PretrainConfig, default_run_dir, run_pretrain
 from byol3d.probe import METHODS, PRETRAINED_METHODS, ProbeConfig, run_probe
 
@@ -89,21 +91,6 @@ def pretrain(cfg: PretrainConfig, data_root: str | Path, runs_root: str | Path) 
     reused = (run_dir / ENCODER).is_file()
     run_pretrain(cfg, data_root, run_dir, resume=True)
     return PretrainRun(run_dir, run_dir / ENCODER, reused)
-
-
-def data_fingerprint(data_root: str | Path) -> str:
-    """Short hash of a preprocessed data folder: split, scene and file names with file sizes.
-
-    Cheap (no file is read) and enough to tell apart two generated datasets or a re-preprocessed one.
-    """
-    root = Path(data_root)
-    splits = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
-    entries = [[split.name, scene.name, f.name, f.stat().st_size]
-               for split in splits for scene in list_scenes(root, split.name)
-               for f in sorted(scene.glob("*.npy"))]
-    if not entries:
-        raise DataError(root, "no preprocessed scenes found (expected <root>/<split>/<scene>/*.npy)")
-    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:12]
 
 
 def file_sha256(path: str | Path) -> str:

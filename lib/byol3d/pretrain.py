@@ -3,9 +3,11 @@
     python -m byol3d.pretrain --data DATA --config smoke|quick|full|PATH.yaml [--out RUN_DIR] [--resume]
     torchrun --nproc_per_node=N -m byol3d.pretrain ...        (DistributedDataParallel, one GPU per process)
 
-Run folder: config.yaml, metrics.jsonl (one JSON line per step), checkpoints/last.pt (every
-`ckpt_every` steps and at the end) and encoder.pt (the online PointNeXt, written last: its presence
-means the run finished). `--resume` continues from checkpoints/last.pt exactly where it stopped: the
+Run folder: byol3d-run.json (marker: only such folders, or new / empty ones, are used), config.yaml,
+metrics.jsonl (one JSON line per step), checkpoints/last.pt (every `ckpt_every` steps and at the end)
+and encoder.pt (the online PointNeXt, written last: its presence means the run finished). A run is tied
+to its data by a content fingerprint (byol3d.data.cache.data_fingerprint) and stops at the first
+non-finite loss or weight. `--resume` continues from checkpoints/last.pt exactly where it stopped: the
 data order and augmentations depend only on (seed, epoch, item), the dense-pair sampling on
 (seed, step, rank), and the checkpoint holds weights, optimiser, scheduler and RNG states.
 """
@@ -15,7 +17,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,16 +29,19 @@ from tqdm import tqdm
 
 from byol3d.byol.ema import tau_schedule
 from byol3d.byol.model import BYOL, LOSSES
+from byol3d.cli import run_cli
 from byol3d.config import ConfigError, check_fields, config_hash, load_preset_or_yaml, save_yaml, to_dict
-from byol3d.data.cache import list_scenes
+from byol3d.data.cache import data_fingerprint, list_scenes
 from byol3d.data.dataset import DataConfig, TwoViewDataset, make_loader, set_loader_epoch
 from byol3d.models.config import PointNeXtConfig
 from byol3d.train.checkpoint import (export_encoder, load_checkpoint, read_encoder_meta, restore_rng,
                                      save_checkpoint)
 from byol3d.train.distributed import (DistInfo, ResumableSampler, check_replicas_equal, cleanup_distributed,
                                       init_distributed, mean_across_ranks, prepare_batchnorm, wrap_ddp)
+from byol3d.train.finite import NonFiniteError, first_non_finite
 from byol3d.train.schedule import cosine_with_warmup
-from byol3d.utils.atomic import atomic_write_text
+from byol3d.utils.atomic import atomic_write_text, remove_stale_temporaries
+from byol3d.utils.run_folder import check_run_folder, mark_run_folder
 from byol3d.utils.runtime import bf16_autocast, seed_everything
 
 PRESETS = ("smoke", "quick", "full")
@@ -132,19 +139,28 @@ def _result_fields(cfg_dict: dict) -> dict:
 
 
 def data_identity(data_root: str | Path, split: str) -> dict:
-    """The scenes a run trains on; stored in checkpoints and encoder.pt so a run folder keyed by the
-    config alone is never reused (or resumed) for other data."""
-    return {"root": str(Path(data_root).resolve()), "scenes": [p.name for p in list_scenes(data_root, split)]}
+    """The data a run trains on (scene names and a fingerprint of their content); stored in checkpoints
+    and encoder.pt so a run folder keyed by the config alone is never reused (or resumed) for other data."""
+    return {"root": str(Path(data_root).resolve()), "scenes": [p.name for p in list_scenes(data_root, split)],
+            "fingerprint": data_fingerprint(data_root, (split,))}
 
 
 def _check_same_data(saved: dict | None, data: dict, path: Path) -> None:
-    if saved and saved.get("scenes") != data["scenes"]:
-        raise ConfigError(f"{path}: this run was trained on {len(saved['scenes'])} scenes of {saved.get('root')}, "
-                          f"not on the {len(data['scenes'])} scenes of {data['root']}; choose another run folder")
+    """Same content or ConfigError; a run saved without a fingerprint (older byol3d) cannot be vouched for."""
+    saved = saved or {}
+    if "fingerprint" not in saved:
+        raise ConfigError(f"{path}: this run was saved without a data fingerprint (older byol3d), so its data "
+                          "cannot be checked; delete the run folder or choose another one")
+    if saved["fingerprint"] != data["fingerprint"]:
+        raise ConfigError(f"{path}: this run was trained on other data ({len(saved.get('scenes', []))} scenes of "
+                          f"{saved.get('root')}, content fingerprint {saved['fingerprint']}), not on the "
+                          f"{len(data['scenes'])} scenes of {data['root']} (fingerprint {data['fingerprint']}); "
+                          "choose another run folder")
 
 
 def _check_run_dir(cfg: PretrainConfig, out: Path, resume: bool, data: dict) -> str:
-    """'done' (finished, same config and scenes), 'resume' or 'fresh'; a clash raises ConfigError naming the file."""
+    """'done' (finished, same config and data), 'resume' or 'fresh'; a clash raises ConfigError naming the file."""
+    check_run_folder(out, "pretrain")
     saved = out / "config.yaml"
     if saved.exists():
         old = to_dict(load_config(str(saved)))
@@ -233,6 +249,21 @@ def _restore(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig,
     return int(state["step"])
 
 
+def _check_loss(loss: float, step: int, out: Path) -> None:
+    """NonFiniteError naming the step when the (all-rank mean) loss is NaN/inf: nothing NaN gets saved."""
+    if not math.isfinite(loss):
+        raise NonFiniteError(f"{out}: step {step}: the loss is {loss}, so training diverged; lower lr "
+                             "(or check the data) and start a new run")
+
+
+def _check_weights(model: BYOL, step: int, out: Path) -> None:
+    """NonFiniteError naming the step and the tensor when an online weight is NaN/inf (checked before saving)."""
+    bad = first_non_finite(model.online.state_dict())
+    if bad is not None:
+        raise NonFiniteError(f"{out}: step {step}: weight {bad!r} is NaN/inf, so training diverged; lower lr "
+                             "(or check the data) and start a new run")
+
+
 def _save(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, data: dict, step: int,
           steps_per_epoch: int) -> None:
     epoch, position = divmod(step, steps_per_epoch)
@@ -270,14 +301,14 @@ def _log_step(metrics: dict, step: int, seconds: float, path: Path, bar: tqdm) -
     bar.set_postfix(loss=f"{row['loss']:.3f}", std=f"{row['collapse_std']:.3f}")
 
 
-def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resume: bool) -> None:
+def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resume: bool, data: dict) -> None:
     loader, sampler, steps_per_epoch = make_pretrain_loader(cfg, data_root, info)
     total = cfg.epochs * steps_per_epoch if cfg.epochs > 0 else cfg.steps
     model, online, optimizer, scheduler = build_training(cfg, info, total)
     ckpt, metrics_path = out / "checkpoints" / "last.pt", out / "metrics.jsonl"
-    data = data_identity(data_root, cfg.split)
     step = _restore(model, optimizer, scheduler, ckpt, cfg, data, steps_per_epoch) if resume and ckpt.exists() else 0
     if info.is_main:
+        mark_run_folder(out, "pretrain")
         save_yaml(cfg, out / "config.yaml")
         atomic_write_text(metrics_path, "".join(f"{line}\n" for line in _read_metrics(metrics_path, step)))
     model.train()
@@ -290,6 +321,9 @@ def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resu
             start = time.perf_counter()
             metrics = train_step(model, online, optimizer, scheduler, views, cfg, step, total, info)
             step += 1
+            _check_loss(metrics["loss"], step, out)
+            if step % cfg.ckpt_every == 0 or step == total:
+                _check_weights(model, step, out)  # on every rank: replicas are equal, so all stop together
             if info.is_main:
                 _log_step(metrics, step, time.perf_counter() - start, metrics_path, bar)
                 if step % cfg.ckpt_every == 0 or step == total:
@@ -307,15 +341,19 @@ def run_pretrain(cfg: PretrainConfig, data_root: str | Path, out_dir: str | Path
     """Pre-train (or finish / reuse) the run in `out_dir`; returns the run folder.
 
     A finished run with the same config and training scenes is returned as is; an unfinished one needs
-    resume=True; a folder holding another config or other scenes raises ConfigError.
+    resume=True; a folder holding another config, other data or no pretrain marker raises ConfigError.
     """
     out = Path(out_dir)
-    status = _check_run_dir(cfg, out, resume, data_identity(data_root, cfg.split))
+    data = data_identity(data_root, cfg.split)
+    status = _check_run_dir(cfg, out, resume, data)
+    if os.environ.get("RANK", "0") == "0":  # one writer; the other ranks have not started writing
+        for folder in (out, out / "checkpoints"):
+            remove_stale_temporaries(folder)  # what writes killed in an earlier run left behind
     if status == "done":
         return out
     info = init_distributed(cfg.device)
     try:
-        _train(cfg, Path(data_root), out, info, resume=status == "resume")
+        _train(cfg, Path(data_root), out, info, resume=status == "resume", data=data)
     finally:
         cleanup_distributed()
     return out
@@ -345,4 +383,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

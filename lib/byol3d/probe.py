@@ -19,14 +19,17 @@ nested, at least one scene, the same scenes for every method). Evaluation: every
 validation scene (byol3d.eval.predict; with `tiled_eval`, predicted in crops of the training size),
 metrics by the ScanNet rule (byol3d.eval.metrics).
 
-RUN_DIR (written whole, atomically): metrics.json, config.yaml, probe.pt (the trained predictor,
-loadable with `load_probe`).
+RUN_DIR (written whole, atomically): byol3d-run.json (marker), metrics.json, config.yaml, probe.pt (the
+trained predictor, loadable with `load_probe`). An existing, non-empty RUN_DIR without the probe marker is
+refused, and every input (checkpoint, training and validation scenes) is read and checked before the first
+training step; a non-finite training loss stops the run.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass, field
 from itertools import count, islice
@@ -37,6 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from byol3d.cli import run_cli
 from byol3d.config import (ConfigError, check_fields, config_hash, from_dict, load_preset_or_yaml, save_yaml,
                            to_dict)
 from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset
@@ -51,8 +55,10 @@ from byol3d.eval.predict import evaluate
 from byol3d.models.config import PointNeXtConfig
 from byol3d.transforms import AugmentConfig
 from byol3d.models.pointnext import PointNeXt
-from byol3d.train.checkpoint import CheckpointError, load_pretrained
-from byol3d.utils.atomic import atomic_dir, atomic_torch_save, atomic_write_json
+from byol3d.train.checkpoint import CheckpointError, load_pretrained, safe_load
+from byol3d.train.finite import check_finite_losses
+from byol3d.utils.atomic import atomic_dir, atomic_torch_save, atomic_write_json, remove_stale_temporaries
+from byol3d.utils.run_folder import check_run_folder, mark_run_folder
 from byol3d.utils.runtime import bf16_autocast, pick_device, seed_everything
 
 METHODS = ("linear", "finetune", "scratch", "random", "raw", "majority")
@@ -227,14 +233,20 @@ def run_probe(cfg: ProbeConfig, data_root: str | Path, method: str, out_dir: str
     out_dir/{metrics.json, config.yaml, probe.pt} (the folder appears complete or not at all) and
     return the metrics dict."""
     start = time.perf_counter()
+    out_dir = Path(out_dir)
+    check_run_folder(out_dir, "probe")
+    remove_stale_temporaries(out_dir.parent, out_dir.name)  # of an earlier probe killed while writing it
     device = pick_device(cfg.device)
     model = _network(cfg, method, checkpoint)
     linear = method in LINEAR_METHODS
     data = dataclasses.replace(cfg.data, augment=cfg.linear_augment) if linear else cfg.data
     train_set = SegmentationDataset(data_root, cfg.train_split, data, train=True, fraction=fraction, seed=cfg.seed)
     eval_set = EvalDataset(data_root, cfg.eval_split, cfg.data, fraction=cfg.eval_fraction)
+    for dataset in (train_set, eval_set):
+        dataset.check_scenes()
     fit = _fit_majority if method == "majority" else _fit_linear if linear else _fit_network
     predictor, record = fit(cfg, method, model, train_set, device)
+    check_finite_losses(record["train_loss"], f"{out_dir}: {method} probe")
     crop_points = cfg.data.voxel_max if cfg.tiled_eval else None
     with bf16_autocast(device, cfg.amp):
         confusion = evaluate(predictor, eval_set, device, model.cfg.num_classes, crop_points)
@@ -249,6 +261,7 @@ def run_probe(cfg: ProbeConfig, data_root: str | Path, method: str, out_dir: str
                "normalize": cfg.normalize, "model_config": to_dict(model.cfg),
                "state_dict": {k: v.detach().cpu() for k, v in predictor.state_dict().items()}}
     with atomic_dir(out_dir) as tmp:
+        mark_run_folder(tmp, "probe")
         save_yaml(cfg, tmp / "config.yaml")
         atomic_torch_save(payload, tmp / "probe.pt")
         atomic_write_json(tmp / "metrics.json", metrics)
@@ -258,13 +271,8 @@ def run_probe(cfg: ProbeConfig, data_root: str | Path, method: str, out_dir: str
 def load_probe(run_dir: str | Path) -> nn.Module:
     """The trained predictor of a probe run (CPU, eval mode): `model(batch) -> logits (N, 20)`."""
     path = Path(run_dir) / "probe.pt"
-    if not path.is_file():
-        raise CheckpointError(f"{path}: probe checkpoint not found (did the probe run finish?)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated or foreign file
-        raise CheckpointError(f"{path}: cannot read the probe checkpoint ({err})") from None
-    if not isinstance(payload, dict) or payload.get("format") != PROBE_FORMAT:
+    payload = safe_load(path, "probe checkpoint")
+    if payload.get("format") != PROBE_FORMAT:
         raise CheckpointError(f"{path}: not a byol3d probe checkpoint")
     backbone = PointNeXt(from_dict(PointNeXtConfig, payload["model_config"], where=f"{path}: model_config"))
     if payload["method"] == "majority":
@@ -299,4 +307,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

@@ -9,11 +9,15 @@
 This is our own preprocessing output and also the layout of the widely shared Pointcept-preprocessed
 ScanNet (which stores labels as int16 and may lack normals/instances), so `load_scene` accepts any
 integer label dtype and returns one canonical set of dtypes. Scenes are written whole-or-not-at-all
-(temporary folder, then rename), so a folder that exists is a finished scene.
+(temporary folder, then rename), and each gets a `manifest.json` (size and SHA-256 of every .npy),
+written last: `verify_scene` uses it to tell a finished scene from one damaged since (a truncated
+file), and `data_fingerprint` to identify a dataset by its content without reading the arrays.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +27,8 @@ from byol3d.utils.atomic import atomic_dir
 
 REQUIRED = ("coord", "color", "segment20")
 OPTIONAL = ("normal", "instance")
+MANIFEST = "manifest.json"
+MAX_EXTENT_M = 1000.0  # a scene wider than this is not an indoor scan in metres (millimetres? a stray point?)
 
 
 def list_scenes(root: str | Path, split: str) -> list[Path]:
@@ -64,6 +70,14 @@ def _check(cond: bool, where: Path, name: str, reason: str) -> None:
         raise DataError(where / f"{name}.npy", reason)
 
 
+def check_metres(coord: np.ndarray, path: str | Path) -> None:
+    """Refuse coordinates spanning more than MAX_EXTENT_M: the scene is not in metres (or has stray points)."""
+    extent = np.ptp(coord.astype(np.float64), axis=0)
+    if not np.isfinite(extent).all() or extent.max() > MAX_EXTENT_M:
+        raise DataError(path, f"the points span {extent.max():.3g} units; the scene looks like it is not in "
+                              f"metres (over {MAX_EXTENT_M:g} m across): convert it to metres (millimetres / 1000)")
+
+
 def validate_arrays(arrays: dict[str, np.ndarray], where: Path) -> dict[str, np.ndarray]:
     """Check shapes, dtypes and ranges; return canonical dtypes. `where` is the scene folder for errors."""
     coord = arrays["coord"]
@@ -71,6 +85,7 @@ def validate_arrays(arrays: dict[str, np.ndarray], where: Path) -> dict[str, np.
            f"expected shape (V>0, 3), got {coord.shape}")
     _check(np.issubdtype(coord.dtype, np.floating), where, "coord", f"expected float coordinates, got {coord.dtype}")
     _check(bool(np.isfinite(coord).all()), where, "coord", "contains NaN/inf coordinates")
+    check_metres(coord, where / "coord.npy")
     num = len(coord)
     out = {"coord": coord.astype(np.float32, copy=False)}
     color = arrays["color"]
@@ -102,9 +117,61 @@ def write_scene(scene_dir: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     with atomic_dir(scene_dir) as tmp:
         for name, value in arrays.items():
             np.save(tmp / f"{name}.npy", value)
+        (tmp / MANIFEST).write_text(json.dumps(_describe(tmp), indent=1))  # last: it vouches for the rest
     return scene_dir
 
 
-def is_cached(scene_dir: str | Path) -> bool:
-    """True when the scene folder exists with its required files (it was written atomically)."""
-    return all((Path(scene_dir) / f"{name}.npy").is_file() for name in REQUIRED)
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _describe(scene_dir: Path) -> dict:
+    """{file name: {"bytes", "sha256"}} of the scene's .npy files, read from disk."""
+    return {f.name: {"bytes": f.stat().st_size, "sha256": _file_sha256(f)} for f in sorted(scene_dir.glob("*.npy"))}
+
+
+def _read_manifest(scene_dir: Path) -> dict | None:
+    try:
+        manifest = json.loads((scene_dir / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def verify_scene(scene_dir: str | Path) -> bool:
+    """True when the scene has its required files and they match its manifest (sizes, then checksums).
+
+    False for a folder without a manifest (written by an older version, or by hand): it cannot be vouched for.
+    """
+    scene_dir = Path(scene_dir)
+    manifest = _read_manifest(scene_dir)
+    if manifest is None or not all(f"{name}.npy" in manifest for name in REQUIRED):
+        return False
+    files = {name: scene_dir / name for name in manifest}
+    try:
+        if any(path.stat().st_size != manifest[name].get("bytes") for name, path in files.items()):
+            return False
+        return all(_file_sha256(path) == manifest[name].get("sha256") for name, path in files.items())
+    except (OSError, AttributeError):
+        return False
+
+
+def data_fingerprint(root: str | Path, splits: tuple[str, ...] | None = None) -> str:
+    """12-character hash of a cache's content: every scene's files with sizes and checksums.
+
+    Cheap for our own caches (it reads the manifests only); a scene without one (a Pointcept-style
+    cache) has its files hashed. `splits` defaults to every split folder of `root`.
+    """
+    root = Path(root)
+    if splits is None:
+        splits = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+                       if root.is_dir() else ())
+    entries = [[split, scene.name, _read_manifest(scene) or _describe(scene)]
+               for split in splits for scene in list_scenes(root, split)]
+    if not any(files for _, _, files in entries):
+        raise DataError(root, "no preprocessed scenes found (expected <root>/<split>/<scene>/*.npy)")
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()[:12]

@@ -135,6 +135,12 @@ class _SceneDataset(Dataset):
         coord[:, 2] -= coord[:, 2].min()
         return coord, scene["color"], scene["segment20"]
 
+    def check_scenes(self) -> None:
+        """Read and validate every scene once (DataError naming the file): a bad file is found before
+        training, not after hours of it."""
+        for scene_dir in self.scene_dirs:
+            load_scene(scene_dir)
+
     def voxels(self, index: int, coord: np.ndarray) -> VoxelGroups:
         """The voxel grouping of scene `index` (its `load`ed coord). With `cfg.cache_voxels` it is
         computed on first use and kept: sampling a random point per voxel is then cheap, where grouping

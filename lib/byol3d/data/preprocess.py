@@ -2,10 +2,13 @@
 
     python -m byol3d.data.preprocess --scannet-root RAW --out OUT [--workers N] [--align] [--splits train val]
 
-writes OUT/<split>/<scene>/{coord,color,normal,segment20,instance}.npy and OUT/summary.json.
-Scenes run in a process pool; each is written atomically, so a re-run skips finished scenes and
-resumes after a crash (one run per OUT at a time: a run clears half-written folders it finds). A bad scene is reported (file + reason) and the others go on; the exit
-status is 1 if any scene failed, 2 if the dataset itself is unreadable (no tsv, no split list).
+writes OUT/<split>/<scene>/{coord,color,normal,segment20,instance}.npy, manifest.json and OUT/summary.json.
+Scenes run in a process pool (workers exit if this process dies); each is written atomically with a
+manifest of its files' sizes and checksums, so a re-run skips scenes that verify, redoes damaged ones and
+resumes after a crash (one run per OUT at a time: a run clears half-written folders it finds). A bad
+scene is reported (file + reason) and the others go on; a scene listed in two splits is processed into
+both, with a warning. The exit status is 1 if any scene failed, 2 if the dataset itself is unreadable
+(no tsv, no split list) or OUT cannot be written.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import sys
+import threading
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -24,11 +30,12 @@ from shutil import rmtree
 import numpy as np
 from tqdm import tqdm
 
-from byol3d.data.cache import is_cached, write_scene
+from byol3d.cli import run_cli
+from byol3d.data.cache import verify_scene, write_scene
 from byol3d.data.errors import DataError
 from byol3d.data.labels import NUM_CLASSES, SCANNET20_NAMES
 from byol3d.data.scannet import LABEL_TSV, read_label_map, read_scene, read_split, scene_paths
-from byol3d.utils.atomic import atomic_write_json
+from byol3d.utils.atomic import DiskFullError, atomic_write_json, remove_stale_temporaries
 
 SPLITS = ("train", "val")
 
@@ -51,7 +58,7 @@ class SceneResult:
 
     split: str
     scene_id: str
-    status: str  # "done" (processed now), "skipped" (already cached) or "failed"
+    status: str  # "done" (processed now), "skipped" (already cached and verified) or "failed"
     reason: str = ""  # why it failed: "<file>: <reason>"
     vertices: int = 0
     seconds: float = 0.0  # worker wall-clock time spent on the scene (0 when skipped)
@@ -73,7 +80,7 @@ def process_scene(task: SceneTask) -> SceneResult:
             "coord": scene.coord, "color": scene.color, "normal": scene.normal,
             "segment20": scene.segment20, "instance": scene.instance})
     except Exception as err:  # one bad scene must not stop the others: report it and go on
-        reason = str(err) if isinstance(err, DataError) else f"{type(err).__name__}: {err}"
+        reason = str(err) if isinstance(err, (DataError, DiskFullError)) else f"{type(err).__name__}: {err}"
         return SceneResult(task.split, task.scene_id, "failed", reason=reason)
     ignored = asdict(scene.stats)
     del ignored["vertices"]
@@ -124,7 +131,7 @@ def _plan(raw_root: Path, out: Path, splits: tuple[str, ...], label_map: dict[st
         for scene_id in read_split(raw_root, split, check_exists=False):
             scene_dir = out / split / scene_id
             _remove_stale_temporaries(out / split, scene_id)
-            cached = _skipped(scene_dir, split, previous) if is_cached(scene_dir) else None
+            cached = _skipped(scene_dir, split, previous) if verify_scene(scene_dir) else None
             if cached is not None:
                 known.append(cached)
             elif not scene_paths(raw_root, scene_id).ply.parent.is_dir():
@@ -136,6 +143,17 @@ def _plan(raw_root: Path, out: Path, splits: tuple[str, ...], label_map: dict[st
     # Largest meshes first, so the pool does not end waiting on one big scene.
     tasks.sort(key=lambda task: -_ply_size(task))
     return tasks, known
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool-worker initializer: exit as soon as the parent process is gone. Killed parents otherwise
+    leave spawned workers blocked forever on the task queue (their siblings keep its pipe open)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _run(tasks: list[SceneTask], workers: int, progress: bool) -> list[SceneResult]:
@@ -153,7 +171,8 @@ def _run(tasks: list[SceneTask], workers: int, progress: bool) -> list[SceneResu
             record(process_scene(task))
     else:
         context = multiprocessing.get_context("spawn")  # safe with threaded numpy/torch in the parent
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(process_scene, task): task for task in tasks}
             for future in as_completed(futures):
                 try:
@@ -198,12 +217,34 @@ def _summarise(results: list[SceneResult], wall: float, workers: int) -> dict:
     }
 
 
+def _check_writable(out: Path) -> None:
+    """Create `out` and try a file in it, so a bad --out fails before any scene is read."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        reason = err.strerror or err
+        raise DataError(out, f"cannot write the output folder ({reason}); choose another --out") from None
+
+
+def _in_several_splits(raw_root: Path, splits: tuple[str, ...]) -> list[str]:
+    """Scene ids listed in more than one of `splits` (each split then gets its own copy: a leak)."""
+    seen: dict[str, int] = {}
+    for split in splits:
+        for scene_id in read_split(raw_root, split, check_exists=False):
+            seen[scene_id] = seen.get(scene_id, 0) + 1
+    return sorted(scene_id for scene_id, count in seen.items() if count > 1)
+
+
 def preprocess_dataset(scannet_root: str | Path, out: str | Path, workers: int = 1, align: bool = False,
                        splits: tuple[str, ...] = SPLITS, progress: bool = True) -> dict:
     """Preprocess every scene of `splits` into `out`; returns (and writes) the summary dict.
 
     Raises DataError only when the dataset itself is unusable (label tsv or a split list missing or
-    malformed); problems with single scenes are listed under summary["failed"].
+    malformed) or `out` cannot be written, before any scene is read; problems with single scenes are
+    listed under summary["failed"]. Scenes listed in several splits are warned about and counted.
     """
     raw_root, out = Path(scannet_root), Path(out)
     if not (raw_root / "scans").is_dir():
@@ -212,12 +253,19 @@ def preprocess_dataset(scannet_root: str | Path, out: str | Path, workers: int =
     if unknown:
         raise DataError(raw_root, f"unknown split(s) {unknown}; choose from {list(SPLITS)}")
     label_map = read_label_map(raw_root / LABEL_TSV)
+    _check_writable(out)
+    remove_stale_temporaries(out, "summary.json")
+    shared = _in_several_splits(raw_root, tuple(splits))
+    if shared:
+        warnings.warn(f"{raw_root}: {len(shared)} scene(s) are listed in more than one split list and are "
+                      f"processed into each (validation scenes leak into training): {shared[:5]}", stacklevel=2)
     start = time.perf_counter()
     tasks, known = _plan(raw_root, out, tuple(splits), label_map, align)
     results = known + _run(tasks, workers, progress)
     results.sort(key=lambda r: (r.split, r.scene_id))
     summary = {"scannet_root": str(raw_root), "out": str(out), "align": align, "splits": list(splits)}
     summary.update(_summarise(results, time.perf_counter() - start, workers))
+    summary["in_several_splits"] = {"count": len(shared), "scenes": shared}
     summary["per_scene"] = {f"{r.split}/{r.scene_id}": {k: v for k, v in asdict(r).items()
                                                          if k not in ("split", "scene_id")} for r in results}
     atomic_write_json(out / "summary.json", summary)
@@ -232,11 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--align", action="store_true", help="apply each scene's axisAlignment from <scene>.txt")
     parser.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS)
     args = parser.parse_args(argv)
-    try:
-        summary = preprocess_dataset(args.scannet_root, args.out, args.workers, args.align, tuple(args.splits))
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    summary = preprocess_dataset(args.scannet_root, args.out, args.workers, args.align, tuple(args.splits))
     counts = summary["scenes"]
     print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed; "
           f"{summary['vertices_per_second_per_worker']} vertices/s per worker; summary: {args.out / 'summary.json'}")
@@ -246,4 +290,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

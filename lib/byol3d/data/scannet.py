@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from plyfile import PlyData, PlyParseError
 
+from byol3d.data.cache import check_metres
 from byol3d.data.errors import DataError
 from byol3d.data.labels import IGNORE_INDEX, nyu40_to_scannet20_table
 
@@ -183,6 +184,7 @@ def _check_mesh(path: Path, xyz: np.ndarray, faces: np.ndarray) -> None:
     bad = ~np.isfinite(xyz).all(axis=1)
     if bad.any():
         raise DataError(path, f"{int(bad.sum())} vertices have NaN/inf coordinates (first: vertex {int(np.argmax(bad))})")
+    check_metres(xyz, path)
     if len(faces) and (faces.min() < 0 or faces.max() >= len(xyz)):
         raise DataError(path, f"face indices outside 0..{len(xyz) - 1}")
 
@@ -215,13 +217,31 @@ def _read_json(path: Path, what: str) -> dict:
     return data
 
 
+def _int64_ids(values: object, path: Path, what: str) -> np.ndarray:
+    """A JSON list of integer ids -> int64 array; floats (which a cast would truncate), booleans, strings
+    and integers beyond int64 are refused, naming the file."""
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as err:
+        raise DataError(path, f"{what} is not a list of integers ({err})") from err
+    if array.size == 0:
+        return np.zeros(array.shape, dtype=np.int64)
+    if array.dtype.kind == "O":  # Python ints too large for any NumPy integer, or mixed types
+        raise DataError(path, f"{what} holds values that are not int64 integers (beyond the int64 range, or mixed)")
+    if array.dtype.kind not in "iu":
+        kind = "fractional numbers" if array.dtype.kind == "f" else f"{array.dtype} values"
+        raise DataError(path, f"{what} must be integers, found {kind} (e.g. {array.ravel()[0]!r})")
+    if array.dtype.kind == "u" and array.max() > np.iinfo(np.int64).max:
+        raise DataError(path, f"{what} holds values beyond the int64 range (max {array.max()})")
+    return array.astype(np.int64)
+
+
 def read_segs(path: Path, num_vertices: int, ply_path: Path) -> np.ndarray:
     """`segIndices` -> (V,) int64, checked against the PLY's vertex count."""
     data = _read_json(path, "segs.json")
-    try:
-        seg_ids = np.asarray(data["segIndices"], dtype=np.int64)
-    except (KeyError, TypeError, ValueError) as err:
-        raise DataError(path, f"'segIndices' missing or not a list of integers ({err})") from err
+    if "segIndices" not in data:
+        raise DataError(path, "'segIndices' missing")
+    seg_ids = _int64_ids(data["segIndices"], path, "'segIndices'")
     if seg_ids.ndim != 1 or len(seg_ids) != num_vertices:
         raise DataError(path, f"segIndices has {seg_ids.size} entries but {ply_path.name} has {num_vertices} vertices")
     return seg_ids
@@ -235,10 +255,11 @@ def read_aggregation(path: Path) -> list[SegGroup]:
     groups = []
     for index, group in enumerate(data["segGroups"]):
         try:
-            groups.append(SegGroup(object_id=int(group["objectId"]), label=str(group["label"]),
-                                   segments=np.asarray(group["segments"], dtype=np.int64).reshape(-1)))
-        except (KeyError, TypeError, ValueError) as err:
+            object_id, label, segments = int(group["objectId"]), str(group["label"]), group["segments"]
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise DataError(path, f"segGroups[{index}] needs objectId, label and integer segments ({err!r})") from err
+        segments = _int64_ids(segments, path, f"segGroups[{index}].segments").reshape(-1)
+        groups.append(SegGroup(object_id, label, segments))
     return groups
 
 

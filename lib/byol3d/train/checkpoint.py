@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import pickle
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ import torch
 from byol3d.config import ConfigError, from_dict, to_dict
 from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import PointNeXt
+from byol3d.train.finite import first_non_finite
 from byol3d.utils.atomic import atomic_torch_save
 
 ENCODER_FORMAT = "byol3d-encoder-v1"
@@ -66,13 +69,27 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
     return atomic_torch_save({**state, "rng": capture_rng()}, path)
 
 
-def _safe_load(path: Path, what: str) -> dict:
+def _unreadable(path: Path, what: str, err: Exception) -> CheckpointError:
+    """The error for a file torch.load refused. A pickled object other than tensors and plain containers
+    is code that would run on loading: say so, and never relay torch's advice to load it unsafely."""
+    if isinstance(err, pickle.UnpicklingError):
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if found:
+            return CheckpointError(f"{path}: the {what} holds pickled code ({found.group(1)}), which byol3d "
+                                   "refuses to load; use a file written by byol3d (tensors and plain values only)")
+        return CheckpointError(f"{path}: cannot read {what}, the file is corrupt or truncated (not torch data)")
+    return CheckpointError(f"{path}: cannot read {what}, the file is corrupt or truncated ({err})")
+
+
+def safe_load(path: Path, what: str) -> dict:
+    """torch.load with weights_only=True (tensors and plain containers, never code) of a dict; every
+    failure is a CheckpointError naming the file."""
     if not path.is_file():
         raise CheckpointError(f"{path}: {what} not found")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, bad pickle, unsafe type: all mean "not a usable file"
-        raise CheckpointError(f"{path}: cannot read {what}, the file is corrupt or truncated ({err})") from None
+        raise _unreadable(path, what, err) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: not a byol3d {what} (top level is {type(obj).__name__}, not a dict)")
     return obj
@@ -81,7 +98,7 @@ def _safe_load(path: Path, what: str) -> dict:
 def load_checkpoint(path: str | Path, required: tuple[str, ...] = ()) -> dict:
     """Safely load a training checkpoint; `required` keys missing -> CheckpointError naming the file."""
     path = Path(path)
-    state = _safe_load(path, "checkpoint")
+    state = safe_load(path, "checkpoint")
     missing = [key for key in (*required, "rng") if key not in state]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {missing}; was it written by byol3d.pretrain?")
@@ -98,7 +115,7 @@ def export_encoder(model: PointNeXt, config: PointNeXtConfig, path: str | Path, 
 def read_encoder_meta(path: str | Path) -> dict:
     """The `meta` dict stored by `export_encoder` (what produced the weights: method, steps, data)."""
     path = Path(path)
-    payload = _safe_load(path, "encoder file")
+    payload = safe_load(path, "encoder file")
     if payload.get("format") != ENCODER_FORMAT:
         raise CheckpointError(f"{path}: not a byol3d encoder export (format {payload.get('format')!r})")
     return payload.get("meta", {})
@@ -107,13 +124,17 @@ def read_encoder_meta(path: str | Path) -> dict:
 def load_pretrained(path: str | Path) -> PointNeXt:
     """Rebuild the PointNeXt saved by `export_encoder` (CPU, train mode as constructed)."""
     path = Path(path)
-    payload = _safe_load(path, "encoder file")
+    payload = safe_load(path, "encoder file")
     if payload.get("format") != ENCODER_FORMAT:
         raise CheckpointError(f"{path}: not a byol3d encoder export (format {payload.get('format')!r})")
     try:
         config = from_dict(PointNeXtConfig, payload["config"], where=f"{path}: config")
     except ConfigError as err:
         raise CheckpointError(str(err)) from None
+    bad = first_non_finite(payload["state_dict"])
+    if bad is not None:
+        raise CheckpointError(f"{path}: weight {bad!r} holds NaN/inf, so the pre-training diverged; "
+                              "refusing to probe it (re-run the pre-training with a lower lr)")
     model = PointNeXt(config)
     try:
         model.load_state_dict(payload["state_dict"])

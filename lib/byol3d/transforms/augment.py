@@ -10,7 +10,7 @@ only from the numpy Generator passed in, so a seeded item is reproducible.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import ndimage
@@ -38,6 +38,9 @@ class AugmentConfig:
     color_drop_p: float = 0.2  # probability of zeroing every colour (the net must use geometry)
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # NaN / inf pass every range check below
+            value = getattr(self, f.name)
+            _check(bool(np.isfinite(value).all()), f.name, "must be finite", value)
         _check(0 <= self.rotate_z_deg <= 180, "rotate_z_deg", "must be in [0, 180]", self.rotate_z_deg)
         _check(0 < self.scale_min <= self.scale_max, "scale_min/scale_max", "need 0 < min <= max",
                (self.scale_min, self.scale_max))
@@ -113,10 +116,11 @@ def elastic_distortion(
     """Smooth random displacement field: Gaussian noise on a grid of spacing `granularity` (m), blurred
     twice with a 3-cell box filter, trilinearly interpolated at each point and scaled by `magnitude`."""
     low = coord.min(axis=0) - 2 * granularity
-    dims = np.floor((coord.max(axis=0) - low) / granularity).astype(np.int64) + 4  # (3,) with margin
-    if np.prod(dims) > MAX_ELASTIC_CELLS:
-        raise ValueError(f"elastic_distortion: the points span {dims.tolist()} cells of {granularity} m; "
-                         "too large a grid (crop the scene first or use a coarser granularity)")
+    cells = np.floor((coord.max(axis=0) - low) / granularity) + 4  # (3,) with margin, float: cannot overflow
+    if not np.isfinite(cells).all() or np.prod(cells) > MAX_ELASTIC_CELLS:
+        raise ValueError(f"elastic_distortion: the points span {cells.tolist()} cells of {granularity} m; "
+                         "too large a grid (is the scene in metres? crop it first or use a coarser granularity)")
+    dims = cells.astype(np.int64)
     noise = rng.standard_normal((3, *dims.tolist()))  # (3, X, Y, Z)
     for _ in range(2):
         noise = ndimage.uniform_filter(noise, size=(1, 3, 3, 3), mode="constant")

@@ -7,12 +7,42 @@ goes through these helpers: write to a temporary sibling, flush, then `os.replac
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
+
+
+NO_SPACE_BYTES = 1 << 20  # a failed write with less free space than this is reported as a full disk
+
+
+class DiskFullError(OSError):
+    """No space left on the device while writing `path`: said plainly, with the file (torch and numpy
+    report a full disk as internal errors without any path)."""
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(errno.ENOSPC, f"{path}: no space left on device while writing it; free some space "
+                                       "(or write elsewhere) and run again")
+        self.path = str(path)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+    def __reduce__(self):
+        return (type(self), (self.path,))  # picklable: crosses process-pool boundaries intact
+
+
+def _out_of_space(err: BaseException, folder: Path) -> bool:
+    """True when `err` (raised by a write into `folder`) came from a full disk."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return True
+    try:
+        return isinstance(err, (OSError, RuntimeError)) and shutil.disk_usage(folder).free < NO_SPACE_BYTES
+    except OSError:
+        return False
 
 
 def _umask() -> int:
@@ -37,8 +67,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
             os.fsync(f.fileno())
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as err:
+        full = _out_of_space(err, path.parent)  # asked before the partial file is removed and frees space
         tmp_path.unlink(missing_ok=True)
+        if full:
+            raise DiskFullError(path) from err
         raise
     return path
 
@@ -69,8 +102,11 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual folder mode
     try:
         yield tmp
-    except BaseException:
+    except BaseException as err:
+        full = _out_of_space(err, final.parent)
         shutil.rmtree(tmp, ignore_errors=True)
+        if full and not isinstance(err, DiskFullError):
+            raise DiskFullError(final) from err
         raise
     old = None
     if final.exists():
@@ -79,3 +115,19 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     os.replace(tmp, final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, name: str = "*") -> list[Path]:
+    """Remove what killed writes of `folder/<name>` left behind: `.<name>.*.tmp` files or folders of
+    `atomic_write` / `atomic_dir`, and `.<name>.old-<pid>` folders of an interrupted replacement.
+
+    Call it on start, from the one process that writes the folder. Returns what was removed.
+    """
+    folder = Path(folder)
+    stale = [*folder.glob(f".{name}.*.tmp"), *folder.glob(f".{name}.old-*")] if folder.is_dir() else []
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return stale
