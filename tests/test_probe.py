@@ -96,6 +96,35 @@ def test_frozen_means_frozen(synth_processed, one_thread):
         extract_features(_small_net().train(), collate_scenes([train_set[0]]), "both")
 
 
+def test_standardized_probe_is_the_linear_layer_of_standardized_features():
+    """The shift and scale folded into the weights give W (x - mean) / std + b, also under bf16
+    autocast, where features far from zero would lose their signal if the fold ran in bfloat16."""
+    torch.manual_seed(0)
+    feats = 20.0 + 2.0 * torch.randn(2000, 64)  # mean 10 spreads from zero: the fold must not cancel badly
+    probe = LinearProbe(64, NUM_CLASSES, "standardize")
+    probe.fit_normalization(feats)
+    expected = probe.linear((feats - probe.mean) / probe.std)
+    torch.testing.assert_close(probe(feats), expected, atol=1e-4, rtol=1e-4)
+    rounded = feats.bfloat16()  # what a network under autocast hands the probe
+    expected = probe.linear((rounded.float() - probe.mean) / probe.std)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        torch.testing.assert_close(probe(rounded), expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["hypercolumn", "both"])
+def test_frozen_probe_projects_stages_before_interpolating_exactly(synth_processed, kind):
+    """FrozenProbeModel maps each stage to class scores before the 3-NN interpolation: the same logits
+    as the probe applied to the full hypercolumn."""
+    net = freeze(_small_net())
+    batch = collate_scenes([SegmentationDataset(synth_processed, "train", DataConfig(voxel_max=1500), train=True)[0]])
+    feats = extract_features(net, batch, kind)
+    probe = LinearProbe(feats.shape[1], NUM_CLASSES, "standardize")
+    probe.fit_normalization(feats)
+    torch.nn.init.normal_(probe.linear.weight)
+    model = FrozenProbeModel(net, probe, kind).eval()
+    torch.testing.assert_close(model(batch), probe(feats), atol=1e-3, rtol=1e-4)  # logits ~30: float32 sums
+
+
 def test_balanced_sampling():
     labels = np.array([0] * 1000 + [3] * 10 + [-1] * 50)
     rows = sample_points(labels, 20, balanced=True, rng=np.random.default_rng(0))

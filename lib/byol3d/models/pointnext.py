@@ -203,12 +203,13 @@ class PointNeXt(nn.Module):
 
         Uses only the encoder, so a linear probe can read an encoder whose decoder was never trained.
         """
-        xyz, offset = enc.coords[0], enc.offsets[0]
-        cols = [enc.feats[0]]
-        for s in range(1, len(enc.feats)):
-            idx, weights = upsampling((enc.coords[s], enc.offsets[s]), (xyz, offset), self.ops_backend)
-            cols.append(ops.interpolate_with(idx, weights, enc.feats[s]))  # (N, C_s)
+        cols = [enc.feats[0]] + [self.interpolate_to_points(enc, s, enc.feats[s]) for s in range(1, len(enc.feats))]
         return torch.cat(cols, dim=1)  # (N, sum C_s)
+
+    def interpolate_to_points(self, enc: EncoderOutput, s: int, values: torch.Tensor) -> torch.Tensor:
+        """values (N_s, D) at stage s's points, 3-NN interpolated to the input points -> (N, D)."""
+        idx, weights = upsampling((enc.coords[s], enc.offsets[s]), (enc.coords[0], enc.offsets[0]), self.ops_backend)
+        return ops.interpolate_with(idx, weights, values)  # (N, D)
 
     def reset_head(self) -> None:
         """Re-initialise the segmentation head (fresh classifier when fine-tuning pre-trained weights)."""
