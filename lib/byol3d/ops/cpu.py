@@ -91,7 +91,6 @@ def farthest_point_sample(xyz, offset: list[int], new_offset: list[int]) -> torc
 def _scene_shifts(pts: np.ndarray, offset: list[int], qry: np.ndarray, new_offset: list[int]) -> np.ndarray:
     """Per-scene shift along x (B,) that puts scenes side by side, each farther from every other than
     any two of its own points and queries are from each other. pts (N, 3), qry (M, 3) float64."""
-    shifts = np.zeros(len(offset))  # (B,)
     lo, hi = [], []
     for (s, e), (qs, qe) in zip(scene_ranges(offset), scene_ranges(new_offset)):
         both = np.concatenate([pts[s:e], qry[qs:qe]])  # (n_b + m_b, 3)
@@ -99,8 +98,7 @@ def _scene_shifts(pts: np.ndarray, offset: list[int], qry: np.ndarray, new_offse
         hi.append(both.max(0) if len(both) else np.zeros(3))
     lo, hi = np.stack(lo), np.stack(hi)  # (B, 3)
     gap = 2.0 * float(np.linalg.norm(hi - lo, axis=1).max()) + 1.0  # > any in-scene distance
-    shifts[:] = np.arange(len(offset)) * gap - lo[:, 0]
-    return shifts
+    return np.arange(len(offset)) * gap - lo[:, 0]  # (B,)
 
 
 def _query_scenes(k, xyz, offset, new_xyz, new_offset, radius=None) -> np.ndarray:
