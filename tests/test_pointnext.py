@@ -11,6 +11,7 @@ import torch
 
 from byol3d.config import load_yaml, save_yaml
 from byol3d.models import EncoderOutput, ModelConfigError, PointNeXt, PointNeXtConfig
+from byol3d.models.blocks import Dropout
 
 # Official PointNeXt ScanNet models, 7 input channels, 20 classes (Qian et al., NeurIPS 2022).
 OFFICIAL_PARAMS_M = {"S": 0.71, "B": 3.83, "L": 7.13, "XL": 41.59}
@@ -172,3 +173,15 @@ def test_pointnext_s_overfits_a_tiny_scene():
     with torch.no_grad():
         accuracy = (model(batch).argmax(1) == batch["label"]).float().mean().item()
     assert math.isfinite(loss.item()) and accuracy > 0.95, (loss.item(), accuracy)
+
+
+def test_dropout_zeroes_a_share_p_and_keeps_the_mean():
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    drop = Dropout(0.3).train()
+    y = drop(x)
+    assert abs(float((y == 0).float().mean()) - 0.3) < 0.01  # zeroed with probability p
+    assert abs(float(y.mean()) - 1.0) < 0.01  # survivors scaled by 1 / (1 - p)
+    assert torch.equal(drop.eval()(x), x)  # identity at evaluation
+    with pytest.raises(ValueError, match="dropout probability"):
+        Dropout(1.0)
