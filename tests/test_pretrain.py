@@ -99,6 +99,18 @@ def test_target_gets_no_gradient_and_moves_only_by_ema(synth_processed):
     assert moved and set(metrics) >= {"loss", "loss_global", "loss_dense", "collapse_std", "cos_online_target"}
 
 
+def test_shared_neighbour_plans_give_the_same_loss(synth_processed):
+    """The target network reusing the online network's neighbour plans computes what it would alone."""
+    view1, view2 = _views(synth_processed)
+    losses = []
+    for share in (True, False):
+        torch.manual_seed(0)
+        model = BYOL(PointNeXtConfig.S(), loss="both", proj_hidden=64, proj_out=32, dense_pairs=128)
+        loss, _ = model.step_loss(view1, view2, generator=torch.Generator().manual_seed(0), share_plans=share)
+        losses.append(loss.item())
+    assert losses[0] == losses[1]
+
+
 def _metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
