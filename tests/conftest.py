@@ -33,3 +33,13 @@ def synth_processed(synth_raw, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth_processed")
     preprocess_dataset(synth_raw, out, workers=1)
     return out
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a loaded 2-core machine, 2 OpenMP threads were measured to be 10-20x slower
+    per BYOL step than 1 (threads wait for each other at every op)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

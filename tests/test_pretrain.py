@@ -27,14 +27,7 @@ from byol3d.train.checkpoint import load_checkpoint, load_pretrained
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run training on one torch thread: on a loaded 2-core machine, 2 OpenMP threads were measured to be
-    10-20x slower per BYOL step than 1 (threads wait for each other at every op)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _tiny(**overrides) -> PretrainConfig:

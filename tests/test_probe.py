@@ -24,15 +24,6 @@ from byol3d.probe import ProbeConfig, load_config, load_probe, main, run_probe
 from byol3d.utils.runtime import bf16_autocast
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread: on a loaded 2-core machine two OpenMP threads mostly wait for each other."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _tiny_cfg(**overrides) -> ProbeConfig:
     """The smoke preset made lighter still: a handful of steps, small crops, CPU."""
     cfg = ProbeConfig.smoke()
