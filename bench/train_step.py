@@ -40,7 +40,7 @@ from byol3d.models import PointNeXt
 from byol3d.pretrain import PretrainConfig, build_training
 from byol3d.probe import ProbeConfig
 from byol3d.train.distributed import DistInfo
-from byol3d.utils.runtime import bf16_autocast
+from byol3d.utils.runtime import bf16_autocast, fast_bf16
 
 LOSS_TOLERANCE = 0.02  # relative: |loss_ours - loss_ref| / loss_ref on the same batch and weights
 CPU = torch.device("cpu")
@@ -116,14 +116,11 @@ def segmentation_case(data_root: Path) -> tuple[str, object, object, int]:
     return "segmentation", stepper(amp=False, reference=True), stepper(amp=True, reference=False), len(batch["coord"])
 
 
-def step_seconds(step, repeats: int) -> list[float]:
-    """Wall seconds of each of `repeats` calls of step."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return times
+def step_seconds(step) -> float:
+    """Wall seconds of one call of step."""
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
 
 
 def peak_mb(step, peak_rss) -> float:
@@ -146,8 +143,8 @@ def time_case(name: str, reference, ours, points: int, repeats: int) -> dict:
     reference(), ours()  # warm-up (allocator, thread pools)
     times = {"reference": [], "ours": []}
     for _ in range(repeats):
-        times["reference"] += step_seconds(reference, 1)
-        times["ours"] += step_seconds(ours, 1)
+        times["reference"].append(step_seconds(reference))
+        times["ours"].append(step_seconds(ours))
     ref_s, ours_s = statistics.median(times["reference"]), statistics.median(times["ours"])
     return {
         "case": name,
@@ -159,7 +156,7 @@ def time_case(name: str, reference, ours, points: int, repeats: int) -> dict:
         "within_tolerance": abs(loss_ours - loss_ref) <= LOSS_TOLERANCE * abs(loss_ref),
         "step_s": {"reference": round(ref_s, 3), "ours": round(ours_s, 3),
                    "ours_min_max": [round(min(times["ours"]), 3), round(max(times["ours"]), 3)]},
-        "bf16_fast": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "bf16_fast": fast_bf16(CPU),
     }
 
 

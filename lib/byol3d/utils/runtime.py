@@ -28,8 +28,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def fast_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 fast: CUDA, or a CPU with AVX-512 BF16 / AMX through oneDNN."""
+    return device.type == "cuda" or (device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()))
+
+
 def bf16_autocast(device: torch.device, wanted: bool) -> torch.autocast:
-    """bfloat16 autocast for `device` when `wanted` and the hardware has fast bf16 (CUDA, or a CPU with
-    AVX-512 BF16 / AMX through oneDNN); otherwise a disabled autocast, so float32 runs unchanged."""
-    fast = device.type == "cuda" or (device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=wanted and fast)
+    """bfloat16 autocast for `device` when `wanted` and `fast_bf16(device)`; otherwise a disabled
+    autocast, so float32 runs unchanged."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=wanted and fast_bf16(device))
