@@ -168,8 +168,9 @@ else:
 # %% [markdown]
 # ## 3 · Voxel-grid sampling
 #
-# Scans are much denser in some places than others. Keeping one point per 2 cm voxel evens the density
-# and bounds the point count. For training we keep a *random* point per voxel (a new one each epoch);
+# Scans are much denser in some places than others. Keeping one point per voxel (the profile's `voxel_size`:
+# 4 cm in `quick`, 2 cm in `full`, as in PointNeXt) evens the density and bounds the point count. For
+# training we keep a *random* point per voxel (a new one each epoch);
 # for evaluation a fixed one, together with the inverse map from every original vertex to the kept
 # point of its voxel, so predictions are scored on every vertex of the original scan.
 

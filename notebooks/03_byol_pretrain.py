@@ -75,20 +75,30 @@ if "google.colab" in sys.modules:
 # $$\xi \leftarrow \tau\,\xi + (1-\tau)\,\theta, \qquad
 #   \tau_k = 1 - (1-\tau_{\mathrm{base}})\,\frac{\cos(\pi k/K) + 1}{2},$$
 #
-# so $\tau$ rises from $\tau_{\mathrm{base}} = 0.996$ at step $k = 0$ to $1$ at the last step $K$: the
-# target moves less and less. There are no negative pairs; the predictor and the slowly moving target are
+# so $\tau$ rises from $\tau_{\mathrm{base}}$ at step $k = 0$ to $1$ at the last step $K$: the target moves
+# less and less. At the start the target is an average over about $1/(1-\tau_{\mathrm{base}})$ recent online
+# networks: 250 steps for the paper's 0.996, more than a CPU run's whole length, whose target would then
+# stay mostly random. Our rule (`byol3d.byol.ema.tau_base_for`) scales that window to a fifteenth of the
+# run, between 10 steps and the paper's 250 (so 0.996 for runs of 3,750 steps or more). There are no negative pairs; the predictor and the slowly moving target are
 # what keep the representation from collapsing to a constant.
 #
 # **Points instead of images.** Projector and predictor are the paper's MLPs (Linear → BatchNorm → ReLU →
 # Linear). What is compared depends on `loss`:
 #
-# * `global` — the paper's recipe: the coarsest encoder stage is averaged per scene view into one vector;
+# * `global` — the paper's recipe: the coarsest encoder stage is averaged per scene view into one vector.
+#   With 4 scenes per step the heads' BatchNorm then normalises over 4 rows: statistics that are mostly noise;
 # * `dense` — the decoder's per-point features are compared *point by point* on the points both views
 #   share (same original vertex), a fixed number of pairs per scene, so the decoder is pre-trained for
 #   segmentation too;
-# * `both` — the sum, dense weighted by `dense_weight` (the default of the presets).
+# * `region` — the same shared points, grouped by the cells of a 0.5 m grid laid over view 1, their
+#   decoder features averaged per cell in each view (every cell holds the same points in both views). It is
+#   DetCon's idea (Hénaff et al., ICCV 2021: BYOL on features pooled over regions) with grid cells as
+#   regions: tens of rows per scene for the heads' BatchNorm, and a region's mean that no single point's
+#   colour or height gives away.
 #
-# With `global` alone the decoder receives no gradient: it is frozen and exported at its initialisation.
+# `loss` joins kinds with `+`; the presets use `region+dense` (the terms summed, dense weighted by
+# `dense_weight`). With `global` alone the decoder receives no gradient: it is frozen and exported at its
+# initialisation.
 
 # %% [markdown]
 # ## Configuration and run folder
@@ -97,6 +107,7 @@ if "google.colab" in sys.modules:
 # running this notebook again with the same settings reuses the finished run instead of training again.
 
 # %%
+import dataclasses
 import json
 
 import yaml
@@ -114,6 +125,36 @@ cfg, _ = experiments.main_configs(profile, device)
 run_dir = default_run_dir(cfg, runs_root)
 print(f"profile {profile!r}: config hash {config_hash(cfg)} -> {run_dir}")
 print(yaml.safe_dump({k: v for k, v in to_dict(cfg).items() if k not in ("model", "data")}, sort_keys=False))
+
+# %% [markdown]
+# ## How hard are the views?
+#
+# What BYOL learns depends on what differs between the two views. Measured on 20 view pairs of the
+# training scenes for three augmentation presets (`byol3d.byol.views_check`): the share of view 1's
+# points that view 2 also holds, how much an augmentation changes a shared point's (normalised) colour
+# and its height, and the **shortcut hit rate**: for each shared point of view 1, is its nearest point of
+# view 2 *by colour and height alone* the same point? Near 1, the dense loss could be solved from those
+# per-point channels without looking at any neighbourhood (the shortcut Sonata and MSC warn about); near 0
+# it cannot.
+
+# %%
+from byol3d.byol.views_check import view_difficulty
+from byol3d.data.dataset import TwoViewDataset
+from byol3d.transforms import AugmentConfig
+
+difficulty = {}
+for name in ("weak", "default", "strong"):
+    data_cfg = dataclasses.replace(cfg.data, view_augment=getattr(AugmentConfig, name)())
+    difficulty[name] = view_difficulty(TwoViewDataset(data_root, cfg.split, data_cfg, seed=0), pairs=20)
+display(html_table({
+    "view augmentation": [f"{n} (preset)" if getattr(AugmentConfig, n)() == cfg.data.view_augment else n
+                          for n in difficulty],
+    "overlap (share of view 1)": [f"{d['overlap']:.2f}" for d in difficulty.values()],
+    "shared points": [f"{d['shared_points']:.0f}" for d in difficulty.values()],
+    "colour change (std units)": [f"{d['rgb_change']:.2f}" for d in difficulty.values()],
+    "height change (m)": [f"{d['height_change_m']:.3f}" for d in difficulty.values()],
+    "shortcut hit rate": [f"{d['shortcut_hit_rate']:.3f}" for d in difficulty.values()],
+}))
 
 # %% [markdown]
 # ## Pre-train (or reuse)
@@ -148,14 +189,15 @@ rows = logs[experiments.SEEDS[profile][0]]
 # ## Loss
 #
 # The loss of one direction is $2 - 2\cos$: 0 for a perfect prediction, 2 for an orthogonal one. At the
-# start predictions and targets are nearly orthogonal, so each symmetrised term (global, dense) starts
+# start predictions and targets are nearly orthogonal, so each symmetrised term (region, dense) starts
 # near $2 + 2 = 4$; the loss falls quickly as the online network learns to predict the slowly moving
 # target. It does not go to 0: the two views differ (crop, augmentation) and the target keeps moving.
 
 # %%
 steps = [r["step"] for r in rows]
 series = {name: (steps, [r[key] for r in rows])
-          for key, name in (("loss", "total"), ("loss_global", "global"), ("loss_dense", "dense"))
+          for key, name in (("loss", "total"), ("loss_global", "global"), ("loss_region", "region"),
+                            ("loss_dense", "dense"))
           if rows[0].get(key) is not None}
 line_figure(series, title="BYOL loss (symmetrised 2 − 2 cos)", x_title="step", y_title="loss").show()
 

@@ -351,5 +351,6 @@ for i in range(min(VIEW_SCENES, len(view_set))):
 # published numbers (linear probing on ScanNet20: CSC 27.3, MSC 37.3–58.2, Sonata 72.5 mIoU).
 
 # %%
-record_headline("04_segmentation_probe", {"device": str(torch_device)})
+if device != "auto":  # the report names the device "auto" picks itself, in the same words for every chapter
+    record_headline("04_segmentation_probe", {"device": str(torch_device)})
 print(f"chapter 04 took {time.perf_counter() - start_time:.0f} s on {torch_device}")

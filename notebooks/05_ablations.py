@@ -22,16 +22,18 @@
 #
 # 1. **labels**: BYOL features vs a random frozen encoder vs supervised training from scratch, as the
 #    share of labelled training scenes shrinks;
-# 2. **loss**: the paper's global (pooled) loss vs the dense per-point loss vs both;
+# 2. **loss**: what the two views' features are compared on: the paper's global (pooled per view) term, the
+#    region term (shared points pooled per grid cell), the dense per-point term, and their sums;
 # 3. **augmentation strength** of the two views: weak vs default vs strong;
-# 4. **τ_base**, the starting EMA rate of the target network: 0.99 / 0.996 / 0.999;
+# 4. **τ rule**: τ_base from the run length (`byol3d.byol.ema.tau_base_for`) vs the paper's fixed 0.996;
 # 5. **width**: PointNeXt-S vs PointNeXt-B.
 #
 # Every run is cached under `runs_root` by the hash of its config (`byol3d.experiments`): executing this
 # notebook again reuses finished runs, and runs already made by chapters 03 and 04 are reused, not
-# repeated. **In the `quick` and `smoke` profiles every number comes from a tiny training budget on a
-# CPU** (minutes, a couple of dozen synthetic rooms): they show the machinery working and are far too
-# small and noisy to rank design choices. The `full` profile (GPU, ScanNet) is the one to draw conclusions from.
+# repeated. Every setting is pre-trained and probed once per seed, and a setting is ranked above another
+# only when the gap between their means is larger than their two seed spreads added together. **In the
+# `quick` and `smoke` profiles every number comes from a tiny training budget on a CPU** (minutes, a couple
+# of dozen synthetic rooms); the `full` profile (GPU, ScanNet) is the one to draw conclusions from.
 
 # %% tags=["parameters"]
 profile = "quick"  # smoke | quick | full: training budgets of every run
@@ -74,6 +76,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from IPython.display import Markdown, display
 
 from byol3d import experiments
@@ -82,7 +86,7 @@ from byol3d.data.dataset import DataConfig
 from byol3d.models import PointNeXtConfig
 from byol3d.report import record_headline
 from byol3d.transforms import AugmentConfig
-from byol3d.viz import bar_figure, html_table, line_figure, setup_plotly
+from byol3d.viz import html_table, line_figure, setup_plotly, spread_bar_figure
 
 setup_plotly()
 start_time = time.perf_counter()
@@ -95,20 +99,23 @@ def pct(value: float) -> float:
     return 100.0 * float(value)
 
 
-def compare(title: str, mious: dict[str, float], floor: float | None = None) -> str:
-    """One sentence on a single-seed comparison of mIoU values (fractions), honest whatever they are."""
-    ranked = sorted(mious.items(), key=lambda kv: kv[1], reverse=True)
-    (best, top), (worst, low) = ranked[0], ranked[-1]
-    spread = pct(top) - pct(low)
-    text = (f"**{title}:** best *{best}* ({pct(top):.1f}% mIoU), worst *{worst}* ({pct(low):.1f}%), "
-            f"a spread of {spread:.1f} points")
-    if floor is not None:
-        above = [name for name, v in mious.items() if v > floor]
-        text += (f"; {len(above)} of {len(mious)} settings beat the random-encoder floor "
-                 f"({pct(floor):.1f}%)")
-    return text + (". Each setting is a single run with one seed and the seed-to-seed spread was not "
-                   "measured, so gaps of a few points may be noise" +
-                   ("; at this budget, read it as a smoke signal, not a ranking." if profile != "full" else "."))
+def separated(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Two (mean, std) results differ beyond the seeds' spread: |mean gap| > std_a + std_b."""
+    return abs(a[0] - b[0]) > a[1] + b[1]
+
+
+def ranking_sentence(title: str, results: dict[str, tuple[float, float]], floor: tuple[float, float],
+                     seeds: int) -> str:
+    """One computed sentence per ablation: which settings beat which beyond the spread, and the floor."""
+    pairs = [f"*{a}* > *{b}*" for a, ra in results.items() for b, rb in results.items()
+             if ra[0] > rb[0] and separated(ra, rb)]
+    above = [name for name, r in results.items() if r[0] > floor[0] and separated(r, floor)]
+    text = f"**{title}** ({seeds} seeds each): "
+    text += ("beyond the seed spread, " + ", ".join(pairs) if pairs else
+             "no setting differs from another by more than the seeds' spread, so this budget does not rank them")
+    text += (f"; {len(above)} of {len(results)} settings beat the random-encoder floor "
+             f"({pct(floor[0]):.1f} ± {pct(floor[1]):.1f}%) beyond the spread.")
+    return text
 
 
 print(f"profile {profile!r}; main pre-training {config_hash(main_pretrain)}, probe {config_hash(main_probe)}")
@@ -176,21 +183,24 @@ display(Markdown(" ".join(lines) + (" Small-budget CPU numbers, not the method's
 # ## The pre-training ablations: budget and baseline
 #
 # Each of the remaining ablations pre-trains several BYOL models that differ from a **baseline** in
-# one setting, then linear-probes each. The baseline is the profile's main
-# recipe (dense + global loss, strong view augmentation, τ_base = 0.996; PointNeXt-S on the CPU
-# profiles, PointNeXt-B in `full`), marked "(baseline)" below; it appears in every ablation and is
-# trained once.
+# one setting, then linear-probes each, once per seed of `ABLATION_SEEDS`. The baseline is the profile's
+# main recipe (region + dense loss, strong view augmentation, τ_base from the run-length rule;
+# PointNeXt-S on the CPU profiles, PointNeXt-B in `full`), marked "(baseline)" below; it appears in
+# every ablation and is trained once per seed.
 #
 # To fit the CPU time budget (the whole quick report in 45 minutes on 2 cores), the `quick` ablations
-# use a far smaller budget than chapter 03's main run: a handful of steps on coarser 5 cm voxels with
+# use a far smaller budget than chapter 03's main run: twenty steps on coarser 5 cm voxels with
 # views of 2,000 points, and a shorter linear probe on the same coarse voxels, trained on half of the
 # training scenes (the `smoke` profile shrinks this further, just to exercise the code; the exact
-# budget is printed below). That is barely the start of BYOL training, so these numbers say little
-# about the design choices themselves; their absolute values are **not** comparable with section 1 or
-# chapter 04, only with each other. The `full` profile runs the ablations at a fifth of the main run's
-# epochs, probed on all training scenes.
+# budget is printed below). Their absolute values are **not** comparable with section 1 or chapter 04,
+# only with each other. The same comparisons at chapter 03's full budget (150 steps, 2 seeds) are in the
+# lab log, `reports/experiments.md` (E11-E14). The `full` profile runs the ablations at a fifth of the
+# main run's epochs, probed on all training scenes.
 
 # %%
+ABLATION_SEEDS = {"smoke": (0, 1), "quick": (0, 1), "full": (0, 1, 2)}[profile]
+
+
 def ablation_configs(profile: str):
     """(baseline PretrainConfig, probe ProbeConfig, share of training scenes probed) of the ablations."""
     if profile == "full":
@@ -220,10 +230,10 @@ def settings(configs: dict) -> dict:
 
 
 ABLATIONS = {  # ablation -> {setting label: PretrainConfig}
-    "loss": settings({name: dataclasses.replace(base, loss=name) for name in ("global", "dense", "both")}),
-    "augmentation": settings({name: with_views(getattr(AugmentConfig, name)())
-                              for name in ("weak", "default", "strong")}),
-    "tau_base": settings({str(t): dataclasses.replace(base, tau_base=t) for t in (0.99, 0.996, 0.999)}),
+    "loss": settings({name: dataclasses.replace(base, loss=name)
+                      for name in ("global", "dense", "global+dense", "region+dense")}),
+    "augmentation": settings({name: with_views(getattr(AugmentConfig, name)()) for name in ("weak", "strong")}),
+    "tau rule": settings({"run-length rule": base, "0.996 (paper)": dataclasses.replace(base, tau_base=0.996)}),
     "width": settings({f"PointNeXt-{name}": dataclasses.replace(  # same radii as the baseline's voxel scaling
                            base, model=dataclasses.replace(PointNeXtConfig.preset(name), radius=base.model.radius))
                        for name in ("S", "B")}),
@@ -231,7 +241,8 @@ ABLATIONS = {  # ablation -> {setting label: PretrainConfig}
 unique = {config_hash(cfg): cfg for arms in ABLATIONS.values() for cfg in arms.values()}
 budget = (f"{base.steps} steps" if base.epochs == 0 else f"{base.epochs} epochs") + \
     f", voxel {base.data.voxel_size} m, views of {base.data.voxel_max} points, probe on {probe_fraction:.0%} of scenes"
-print(f"{len(unique)} distinct pre-trainings, each followed by a linear probe; budget: {budget}")
+print(f"{len(unique)} distinct pre-trainings x {len(ABLATION_SEEDS)} seeds, each followed by a linear probe; "
+      f"budget: {budget}")
 
 # %% [markdown]
 # ## Running (or reusing) the ablation runs
@@ -248,15 +259,21 @@ def final_metrics(run_dir: Path) -> dict:
             "seconds": sum(r["seconds"] for r in rows)}
 
 
-results = {}
+results = {}  # config hash -> one entry per seed
 for key, cfg in unique.items():
-    pre = experiments.pretrain(cfg, data_root, runs_root)
-    probe = experiments.probe(ablation_probe, data_root, runs_root, "linear", probe_fraction, pre.encoder)
-    results[key] = {"pretrain": pre, "probe": probe, **final_metrics(pre.run_dir)}
-floor_run = experiments.probe(ablation_probe, data_root, runs_root, "random", probe_fraction)
-floor = floor_run.metrics["miou"]
-reused = sum(r["pretrain"].reused + r["probe"].reused for r in results.values()) + floor_run.reused
-print(f"{reused} of {2 * len(results) + 1} runs reused from the cache; random-encoder floor {pct(floor):.1f}% mIoU")
+    results[key] = []
+    for seed in ABLATION_SEEDS:
+        pre = experiments.pretrain(dataclasses.replace(cfg, seed=seed), data_root, runs_root)
+        probe = experiments.probe(dataclasses.replace(ablation_probe, seed=seed), data_root, runs_root, "linear",
+                                  probe_fraction, pre.encoder)
+        results[key].append({"pretrain": pre, "probe": probe, **final_metrics(pre.run_dir)})
+floor_runs = [experiments.probe(dataclasses.replace(ablation_probe, seed=seed), data_root, runs_root, "random",
+                                probe_fraction) for seed in ABLATION_SEEDS]
+floor = experiments.mean_std(floor_runs)
+runs_made = [r[kind] for per_seed in results.values() for r in per_seed for kind in ("pretrain", "probe")]
+reused = sum(run.reused for run in runs_made + floor_runs)
+print(f"{reused} of {len(runs_made) + len(floor_runs)} runs reused from the cache; random-encoder floor "
+      f"{pct(floor[0]):.1f} ± {pct(floor[1]):.1f}% mIoU")
 
 # %% [markdown]
 # ## 2-5 · One table, one chart and one sentence per ablation
@@ -266,35 +283,39 @@ print(f"{reused} of {2 * len(results) + 1} runs reused from the cache; random-en
 # computed from the numbers.
 
 # %%
-def show_ablation(name: str, settings: dict) -> dict[str, float]:
+def show_ablation(name: str, settings: dict) -> dict[str, tuple[float, float]]:
     rows = {label: results[config_hash(cfg)] for label, cfg in settings.items()}
+    stats = {label: experiments.mean_std([r["probe"] for r in per_seed]) for label, per_seed in rows.items()}
     display(html_table({
         name: list(rows),
-        "mIoU (%)": [pct(r["probe"].metrics["miou"]) for r in rows.values()],
-        "mAcc (%)": [pct(r["probe"].metrics["macc"]) for r in rows.values()],
-        "OA (%)": [pct(r["probe"].metrics["oa"]) for r in rows.values()],
-        "final BYOL loss": [f"{r['loss']:.3f}" for r in rows.values()],
-        "collapse std": [f"{r['collapse_std']:.4f}" for r in rows.values()],
-        "pre-training (s)": [f"{r['seconds']:.0f}" for r in rows.values()],
+        "mIoU (%), mean ± std": [f"{pct(m):.1f} ± {pct(sd):.1f}" for m, sd in stats.values()],
+        "per seed (%)": [", ".join(f"{pct(r['probe'].metrics['miou']):.1f}" for r in per_seed)
+                         for per_seed in rows.values()],
+        "OA (%)": [f"{pct(np.mean([r['probe'].metrics['oa'] for r in per_seed])):.1f}" for per_seed in rows.values()],
+        "final BYOL loss": [f"{np.mean([r['loss'] for r in per_seed]):.3f}" for per_seed in rows.values()],
+        "collapse std": [f"{np.mean([r['collapse_std'] for r in per_seed]):.4f}" for per_seed in rows.values()],
+        "pre-training (s)": [f"{np.mean([r['seconds'] for r in per_seed]):.0f}" for per_seed in rows.values()],
     }))
-    mious = {label: r["probe"].metrics["miou"] for label, r in rows.items()}
-    fig = bar_figure({"linear-probe mIoU (%)": {label: pct(v) for label, v in mious.items()}},
-                     title=f"Ablation: {name}", y_title="val mIoU (%)")
-    fig.add_hline(y=pct(floor), line_dash="dash", annotation_text="random encoder")
+    fig = spread_bar_figure({label: (pct(m), pct(sd)) for label, (m, sd) in stats.items()},
+                            title=f"Ablation: {name} (mean ± std over {len(ABLATION_SEEDS)} seeds)",
+                            y_title="val mIoU (%)")
+    fig.add_hline(y=pct(floor[0]), line_dash="dash", annotation_text="random encoder")
     fig.show()
-    display(Markdown(compare(name, mious, floor)))
-    return mious
+    display(Markdown(ranking_sentence(name, stats, floor, len(ABLATION_SEEDS))))
+    return stats
 
 
 summary = {}
 
 # %% [markdown]
-# ### 2 · Loss: global vs dense vs both
+# ### 2 · Loss: global vs region vs dense
 #
-# `global` compares one pooled vector per view (the paper's image recipe); `dense` compares the
-# decoder's features point by point on the points both views share, so the decoder, which the probe
-# reads too, gets a training signal; `both` sums them. (The final BYOL losses in this table measure
-# different objectives, `both` being the sum of two terms: compare them within a row's own curve, not
+# `global` compares one pooled vector per view (the paper's image recipe); with a few scenes per step its
+# heads' BatchNorm normalises over a few rows only. `dense` compares the decoder's features point by point
+# on the points both views share, so the decoder, which the probe reads too, gets a training signal.
+# `region` pools those shared points per 0.5 m grid cell (the same points in both views; DetCon's idea,
+# Hénaff et al., ICCV 2021), which gives the heads tens of rows per scene. Sums add the terms. (The final
+# BYOL losses in this table measure different objectives: compare them within a row's own curve, not
 # across rows.)
 
 # %%
@@ -304,21 +325,23 @@ summary["loss"] = show_ablation("loss", ABLATIONS["loss"])
 # ### 3 · Augmentation strength of the views
 #
 # BYOL learns what stays the same between two views, so the augmentations decide what the features
-# ignore. `weak`: geometry only (rotation, ±10 % scale, flips, jitter); `default`: PointNeXt's ScanNet
-# recipe (plus colour auto-contrast and colour drop, elastic distortion); `strong`: more colour changes.
+# ignore. `weak`: geometry only (rotation, ±10 % scale, flips, jitter); `strong`: PointNeXt's ScanNet
+# recipe (elastic distortion, colour auto-contrast and colour drop) with more colour changes and per-point
+# colour noise. Chapter 03 measures what each does to the views (how often a point can be found again
+# from its own colour and height).
 
 # %%
 summary["augmentation"] = show_ablation("augmentation", ABLATIONS["augmentation"])
 
 # %% [markdown]
-# ### 4 · τ_base, the EMA rate of the target
+# ### 4 · τ rule: scaled to the run or the paper's 0.996
 #
-# τ rises from τ_base to 1 with a cosine. A smaller τ_base makes the target follow the online network
-# faster (less stable); a larger one makes it move slower (more stable, slower to improve). With very
-# few steps, a slow target barely moves from its random initialisation.
+# τ rises from τ_base to 1 with a cosine. At step 0 the target averages about 1 / (1 - τ_base) recent
+# online networks: 250 steps for the paper's 0.996, longer than this whole run. Our rule
+# (`byol3d.byol.ema.tau_base_for`) makes that window a fifteenth of the run, between 10 and 250 steps.
 
 # %%
-summary["tau_base"] = show_ablation("tau_base", ABLATIONS["tau_base"])
+summary["tau rule"] = show_ablation("tau rule", ABLATIONS["tau rule"])
 
 # %% [markdown]
 # ### 5 · Width: PointNeXt-S vs PointNeXt-B
@@ -330,16 +353,40 @@ summary["tau_base"] = show_ablation("tau_base", ABLATIONS["tau_base"])
 summary["width"] = show_ablation("width", ABLATIONS["width"])
 
 # %% [markdown]
-# ## Key figures
+# ## What made BYOL work here?
 #
-# The best setting of each ablation goes to the report index, with the random-encoder floor and the
-# time this notebook took (most of it is zero when every run came from the cache).
+# A plain answer, computed from chapter 04's headline runs (3 seeds, full budget) and the ablations above.
 
 # %%
-figures = {f"ablation_{name}": ", ".join(f"{label} {pct(v):.1f}" for label, v in mious.items())
-           for name, mious in summary.items()}
-figures["ablation_random_floor_miou"] = round(float(floor), 4)
-figures["ablation_budget"] = budget
+headline = {arm: experiments.mean_std(experiments.seeded_arm(profile, arm, data_root, runs_root, 1.0, device))
+            for arm in ("byol_linear", "random_linear")}
+gain = pct(headline["byol_linear"][0] - headline["random_linear"][0])
+clear = separated(headline["byol_linear"], headline["random_linear"])
+ranked = [name for name, stats in summary.items()
+          if any(separated(a, b) for a in stats.values() for b in stats.values())]
+answer = (f"At chapter 04's budget the BYOL probe is {gain:+.1f} mIoU points from the random encoder's "
+          + ("(beyond the seeds' spread). " if clear else "(inside the seeds' spread). ")
+          + ("At the ablations' budget, " + (f"only these choices separate beyond the spread: {', '.join(ranked)}. "
+             if ranked else "none of the ablated choices moves the probe beyond the seed spread. "))
+          + "What did make the difference in this project is in the lab log (`reports/experiments.md`): "
+          "many small crops per step instead of two large ones (E3), which is what lets BatchNorm and the "
+          "gradient see more than two rooms at once, and the probe protocol that scores whole scenes with "
+          "re-estimated BatchNorm for both frozen arms. The loss kind, the τ rule and the augmentation "
+          "strength, each compared at the full budget with 2 seeds (E11-E14), stayed inside the seed spread.")
+display(Markdown(answer))
+
+# %% [markdown]
+# ## Key figures
+#
+# Each ablation's settings (mean over seeds) go to the report index, with the random-encoder floor and
+# the budget.
+
+# %%
+figures = {f"ablation_{name.replace(' ', '_')}": ", ".join(f"{label} {pct(m):.1f} ± {pct(sd):.1f}"
+                                                         for label, (m, sd) in stats.items())
+           for name, stats in summary.items()}
+figures["ablation_random_floor_miou"] = round(float(floor[0]), 4)
+figures["ablation_budget"] = budget + f", {len(ABLATION_SEEDS)} seeds"
 record_headline("05_ablations", figures)
 for key, value in figures.items():
     print(f"{key}: {value}")

@@ -11,9 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from byol3d.byol.ema import ema_update, tau_schedule
+from byol3d.byol.ema import ema_update, tau_base_for, tau_schedule
 from byol3d.byol.heads import MLPHead
-from byol3d.byol.loss import match_views, normalized_mse, pool_scenes, symmetric_loss
+from byol3d.byol.loss import match_views, normalized_mse, pool_regions, pool_scenes, region_ids, symmetric_loss
+from byol3d.byol.model import loss_kinds
 from byol3d.byol.monitor import collapse_std, mean_cosine
 from byol3d.train.checkpoint import CheckpointError, load_checkpoint, restore_rng, save_checkpoint
 from byol3d.train.schedule import cosine_with_warmup, lr_factor
@@ -29,6 +30,14 @@ def test_tau_schedule_endpoints_and_formula():
     assert all(a < b for a, b in zip(values, values[1:]))
     with pytest.raises(ValueError, match="tau_base"):
         tau_schedule(0, 10, 1.5)
+
+
+def test_tau_base_rule_follows_the_run_length():
+    assert tau_base_for(150) == pytest.approx(0.9)  # window clamped to 10 steps
+    assert tau_base_for(450) == pytest.approx(1 - 15 / 450)  # a fifteenth of the run
+    assert tau_base_for(3750) == pytest.approx(0.996) == tau_base_for(300_000)  # the paper's, for long runs
+    with pytest.raises(ValueError, match="total steps"):
+        tau_base_for(0)
 
 
 def _small_net() -> nn.Module:
@@ -131,6 +140,32 @@ def test_match_views_duplicates_and_no_overlap():
     assert sorted(idx1[rows1].tolist()) == [4, 7] and torch.equal(idx1[rows1], idx2[rows2])
     with pytest.raises(ValueError, match="share no point"):
         match_views(torch.tensor([0, 1]), torch.tensor([2]), torch.tensor([2, 3]), torch.tensor([2]), 4)
+
+
+def test_region_ids_split_scenes_and_cells_and_pool_means():
+    coord = torch.tensor([[0.1, 0.1, 0.1], [0.4, 0.2, 0.3], [0.6, 0.1, 0.1], [0.1, 0.1, 0.1], [-0.1, 0.0, 0.0]])
+    scene = torch.tensor([0, 0, 0, 1, 1])
+    region, count = region_ids(coord, scene, size=0.5)
+    assert count == 4  # scene 0: cells (0,0,0) and (1,0,0); scene 1: (0,0,0) and (-1,0,0)
+    assert region[0] == region[1] and len({int(r) for r in region[[0, 2, 3, 4]]}) == 4
+    feats = torch.arange(10, dtype=torch.float32).reshape(5, 2)
+    pooled = pool_regions(feats, region, count)
+    torch.testing.assert_close(pooled[region[0]], feats[:2].mean(0))
+    torch.testing.assert_close(pooled[region[4]], feats[4])
+    with pytest.raises(ValueError, match="size"):
+        region_ids(coord, scene, size=0.0)
+
+
+@pytest.mark.parametrize("loss, kinds", [("dense", ("dense",)), ("dense+global", ("global", "dense")),
+                                         ("region+dense", ("region", "dense"))])
+def test_loss_kinds_parse_in_summing_order(loss, kinds):
+    assert loss_kinds(loss) == kinds
+
+
+@pytest.mark.parametrize("loss", ["", "both", "dense+dense", "global+pixel", None])
+def test_loss_kinds_reject_unknown_names(loss):
+    with pytest.raises(ValueError, match="joined by"):
+        loss_kinds(loss)
 
 
 def test_collapse_monitor_healthy_and_collapsed():

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from byol3d.byol.ema import tau_base_for
 from byol3d.byol.model import BYOL
 from byol3d.config import ConfigError, save_yaml
 from byol3d.data.cache import list_scenes
@@ -40,7 +41,8 @@ def _tiny(**overrides) -> PretrainConfig:
     [
         ("tau_base", 1.0, "tau_base: must be in (0, 1)"),
         ("tau_base", 0.0, "tau_base"),
-        ("loss", "contrastive", "loss: must be one of ['global', 'dense', 'both']"),
+        ("loss", "contrastive", "loss: must be kinds of ['global', 'region', 'dense'] joined by '+'"),
+        ("region_size", 0.0, "region_size: must be > 0"),
         ("steps", 0, "steps (or epochs) must be a positive number"),
         ("batch_size", 1, "batch_size: must be >= 2"),
         ("pool", "sum", "pool"),
@@ -57,7 +59,7 @@ def test_bad_yaml_names_the_file(tmp_path):
     path = tmp_path / "my_run.yaml"
     save_yaml(PretrainConfig.smoke(), path)
     assert load_config(str(path)) == PretrainConfig.smoke()
-    path.write_text(path.read_text().replace("tau_base: 0.996", "tau_base: 1.5"))
+    path.write_text(path.read_text().replace("tau_base: null", "tau_base: 1.5"))
     with pytest.raises(ConfigError, match=r"my_run\.yaml.*tau_base"):
         load_config(str(path))
     path.write_text("tau_bse: 0.9\n")
@@ -72,10 +74,11 @@ def _views(root: Path, count: int = 2):
     return collate_views([data[i] for i in range(count)])
 
 
-def test_target_gets_no_gradient_and_moves_only_by_ema(synth_processed):
+@pytest.mark.parametrize("kinds", ["global+dense", "region+dense"])
+def test_target_gets_no_gradient_and_moves_only_by_ema(synth_processed, kinds):
     torch.manual_seed(0)
     view1, view2 = _views(synth_processed)
-    model = BYOL(PointNeXtConfig.S(), loss="both", proj_hidden=64, proj_out=32, dense_pairs=128)
+    model = BYOL(PointNeXtConfig.S(), loss=kinds, proj_hidden=64, proj_out=32, dense_pairs=128)
     assert all(not p.requires_grad for p in model.target.parameters())
     before = {k: v.clone() for k, v in model.target.state_dict().items()}
     optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-2)
@@ -89,7 +92,8 @@ def test_target_gets_no_gradient_and_moves_only_by_ema(synth_processed):
             assert torch.equal(value, before[name]), name
     model.update_target(0.5)
     moved = [n for n, v in model.target.named_parameters() if not torch.equal(v, before[n])]
-    assert moved and set(metrics) >= {"loss", "loss_global", "loss_dense", "collapse_std", "cos_online_target"}
+    terms = [f"loss_{kind}" for kind in kinds.split("+")]
+    assert moved and set(metrics) >= {"loss", *terms, "collapse_std", "cos_online_target"}
 
 
 def test_shared_neighbour_plans_give_the_same_loss(synth_processed):
@@ -98,7 +102,7 @@ def test_shared_neighbour_plans_give_the_same_loss(synth_processed):
     losses = []
     for share in (True, False):
         torch.manual_seed(0)
-        model = BYOL(PointNeXtConfig.S(), loss="both", proj_hidden=64, proj_out=32, dense_pairs=128)
+        model = BYOL(PointNeXtConfig.S(), loss="global+dense", proj_hidden=64, proj_out=32, dense_pairs=128)
         loss, _ = model.step_loss(view1, view2, generator=torch.Generator().manual_seed(0), share_plans=share)
         losses.append(loss.item())
     assert losses[0] == losses[1]
@@ -110,7 +114,7 @@ def _metrics(run: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path):
-    cfg = _tiny(steps=12, warmup=2, lr=2e-3, loss="both")
+    cfg = _tiny(steps=12, warmup=2, lr=2e-3, loss="global+dense")
     run = run_pretrain(cfg, synth_processed, tmp_path / "run")
     rows = _metrics(run)
     assert [r["step"] for r in rows] == list(range(1, 13))
@@ -118,7 +122,8 @@ def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path):
     assert last < first, (first, last)
     healthy = 1 / cfg.proj_out**0.5
     assert min(r["collapse_std"] for r in rows) > 0.3 * healthy
-    assert rows[0]["tau"] == pytest.approx(cfg.tau_base) and rows[-1]["tau"] > rows[0]["tau"]
+    assert cfg.tau_base is None  # the presets follow the run-length rule
+    assert rows[0]["tau"] == pytest.approx(tau_base_for(cfg.steps)) and rows[-1]["tau"] > rows[0]["tau"]
     online = load_checkpoint(run / "checkpoints" / "last.pt")["online"]
     for name, value in load_pretrained(run / "encoder.pt").state_dict().items():  # the online PointNeXt
         assert torch.equal(value, online[f"net.backbone.{name}"]), name
@@ -141,7 +146,7 @@ def _cli(data: Path, config: Path, out: Path, *extra: str) -> subprocess.Popen:
 @pytest.mark.slow
 def test_sigkill_and_resume_gives_identical_weights(synth_processed, tmp_path):
     config = tmp_path / "resume.yaml"
-    save_yaml(_tiny(steps=10, ckpt_every=3, loss="both"), config)
+    save_yaml(_tiny(steps=10, ckpt_every=3, loss="global+dense"), config)
     reference = _cli(synth_processed, config, tmp_path / "ref")
     killed_out = tmp_path / "killed"
     proc = _cli(synth_processed, config, killed_out)
@@ -175,7 +180,7 @@ def _ddp_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    run_pretrain(_tiny(steps=2, loss="both"), data, out)  # checks at the end that replicas stayed equal
+    run_pretrain(_tiny(steps=2, loss="global+dense"), data, out)  # checks at the end that replicas stayed equal
 
 
 @pytest.mark.slow

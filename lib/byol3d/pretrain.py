@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from byol3d.byol.ema import tau_schedule
-from byol3d.byol.model import BYOL, LOSSES
+from byol3d.byol.ema import tau_base_for, tau_schedule
+from byol3d.byol.model import BYOL, KINDS, loss_kinds
 from byol3d.cli import run_cli
 from byol3d.config import ConfigError, check_fields, config_hash, load_preset_or_yaml, save_yaml, to_dict
 from byol3d.data.cache import data_fingerprint, list_scenes
@@ -46,7 +46,7 @@ from byol3d.utils.runtime import bf16_autocast, seed_everything
 
 PRESETS = ("smoke", "quick", "full")
 RUNTIME_FIELDS = ("device", "num_workers")  # do not change the result: may differ when resuming
-METRIC_KEYS = ("step", "loss", "loss_global", "loss_dense", "lr", "tau", "collapse_std", "cos_online_target",
+METRIC_KEYS = ("step", "loss", "loss_global", "loss_region", "loss_dense", "lr", "tau", "collapse_std", "cos_online_target",
                "seconds")
 
 
@@ -55,13 +55,16 @@ class PretrainConfig:
     model: PointNeXtConfig = field(default_factory=PointNeXtConfig.S)  # backbone pre-trained (S/B/L/XL)
     data: DataConfig = field(default_factory=DataConfig.quick)  # voxel size, points per view, view augmentation
     split: str = "train"  # cache split whose scenes are used (labels are never read)
-    loss: str = "both"  # "global" (paper: pooled last stage), "dense" (shared points) or "both"
+    loss: str = "region+dense"  # kinds joined by "+": "global" (paper: pooled last stage), "region" (shared
+    #                            points pooled per grid cell) and "dense" (shared points one by one)
     pool: str = "mean"  # global pooling of the last encoder stage per scene: "mean" or "max"
-    dense_weight: float = 1.0  # weight of the dense term when loss == "both"
-    dense_pairs: int = 1024  # shared points per scene compared by the dense loss (sub-sampled)
+    dense_weight: float = 1.0  # weight of the dense term when it is summed with others
+    dense_pairs: int = 1024  # shared points per scene compared by the region / dense losses (sub-sampled)
+    region_size: float = 0.5  # metres: grid cell of the region loss
     proj_hidden: int = 4096  # hidden width of projector and predictor (paper: 4096)
     proj_out: int = 256  # projection size (paper: 256)
-    tau_base: float = 0.996  # EMA rate at step 0, cosine-increased to 1 (paper: 0.996)
+    tau_base: float | None = None  # EMA rate at step 0, cosine-increased to 1; None: by the run-length
+    #                                rule byol3d.byol.ema.tau_base_for (0.996, the paper's, for long runs)
     lr: float = 1e-3  # AdamW base learning rate (PointNeXt's ScanNet setting)
     weight_decay: float = 1e-4  # AdamW weight decay
     warmup: int = 10  # linear warm-up steps before the cosine decay
@@ -77,12 +80,14 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.loss in LOSSES, "loss", f"must be one of {list(LOSSES)}"),
+            (_valid_loss(self.loss), "loss", f"must be kinds of {list(KINDS)} joined by '+', e.g. 'region+dense'"),
             (self.pool in ("mean", "max"), "pool", "must be 'mean' or 'max'"),
             (self.dense_weight > 0, "dense_weight", "must be > 0"),
+            (self.region_size > 0, "region_size", "must be > 0 metres"),
             (self.dense_pairs >= 2, "dense_pairs", "must be >= 2 (BatchNorm in the heads)"),
             (self.proj_hidden >= 1 and self.proj_out >= 1, "proj_hidden", "proj_hidden and proj_out must be >= 1"),
-            (0.0 < self.tau_base < 1.0, "tau_base", "must be in (0, 1) (paper: 0.996)"),
+            (self.tau_base is None or 0.0 < self.tau_base < 1.0, "tau_base",
+             "must be in (0, 1) (paper: 0.996), or null for the run-length rule"),
             (self.lr > 0, "lr", "must be > 0"),
             (self.weight_decay >= 0, "weight_decay", "must be >= 0"),
             (self.warmup >= 0, "warmup", "must be >= 0"),
@@ -122,6 +127,14 @@ class PretrainConfig:
         if name not in PRESETS:
             raise ConfigError(f"PretrainConfig: unknown preset {name!r}; known: {list(PRESETS)}")
         return getattr(cls, name)()
+
+
+def _valid_loss(loss: str) -> bool:
+    try:
+        loss_kinds(loss)
+    except ValueError:
+        return False
+    return True
 
 
 def load_config(name_or_path: str) -> PretrainConfig:
@@ -211,7 +224,7 @@ def train_step(model: BYOL, online, optimizer, scheduler, views, cfg: PretrainCo
     lr = optimizer.param_groups[0]["lr"]
     optimizer.step()
     scheduler.step()
-    tau = tau_schedule(step, total, cfg.tau_base)
+    tau = tau_schedule(step, total, tau_base_for(total) if cfg.tau_base is None else cfg.tau_base)
     model.update_target(tau)
     metrics = mean_across_ranks(metrics, info)
     return {**metrics, "lr": lr, "tau": tau}
@@ -282,7 +295,8 @@ def build_training(cfg: PretrainConfig, info: DistInfo, total: int):
     2020, Appendix C) and PointNeXt's training recipe.
     """
     seed_everything(cfg.seed)  # same seed on every rank: identical initial weights
-    model = BYOL(cfg.model, cfg.loss, cfg.pool, cfg.proj_hidden, cfg.proj_out, cfg.dense_weight, cfg.dense_pairs)
+    model = BYOL(cfg.model, cfg.loss, cfg.pool, cfg.proj_hidden, cfg.proj_out, cfg.dense_weight, cfg.dense_pairs,
+                 cfg.region_size)
     model = prepare_batchnorm(model, info).to(info.device)
     params = model.trainable_parameters()
     groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": cfg.weight_decay},

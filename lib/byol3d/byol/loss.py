@@ -12,6 +12,12 @@ mean (default, as in the paper's ResNet) and the max (PointNeXt's classification
 Dense variant: the decoder features at input resolution are compared point by point on the points the
 two views share (same original `index` in the same scene), sub-sampled to a fixed number of pairs per
 scene so the cost does not grow with the crop size.
+Region variant: the same shared points, grouped into cells of a coarse grid laid over view 1, and their
+decoder features averaged per cell in each view: every cell holds the same original points in both
+views. This is DetCon's idea (Henaff et al., "Efficient Visual Pretraining with Contrastive Detection",
+ICCV 2021: BYOL on features pooled over regions) with grid cells as regions. It gives the heads'
+BatchNorm tens of rows per scene where the global variant has one, and a region's mean cannot be
+matched across views from one point's colour or height alone.
 """
 
 from __future__ import annotations
@@ -107,3 +113,21 @@ def match_views(
     rank = torch.arange(keys.numel(), device=device) - starts
     keep = order[rank < pairs_per_scene]
     return rows1[keep], rows2[keep]
+
+
+def region_ids(coord: torch.Tensor, scene: torch.Tensor, size: float) -> tuple[torch.Tensor, int]:
+    """Cell of a `size`-metre grid of each point, numbered per (scene, cell): coord (P, 3), scene (P,) ->
+    (region (P,) in [0, R), R)."""
+    if size <= 0:
+        raise ValueError(f"byol3d.byol.loss.region_ids: size must be > 0 metres, got {size}")
+    cells = torch.floor(coord.float() / size).long()  # (P, 3)
+    keys = torch.cat([scene.long().unsqueeze(1), cells], dim=1)  # (P, 4)
+    unique, region = torch.unique(keys, dim=0, return_inverse=True)
+    return region, int(unique.shape[0])
+
+
+def pool_regions(feats: torch.Tensor, region: torch.Tensor, num_regions: int) -> torch.Tensor:
+    """Mean of the rows of feats (P, C) in each region: region (P,) in [0, R) -> (R, C)."""
+    out = feats.new_zeros(num_regions, feats.shape[1]).index_add(0, region, feats)
+    counts = torch.bincount(region, minlength=num_regions).clamp_min(1).to(feats.dtype)
+    return out / counts.unsqueeze(1)

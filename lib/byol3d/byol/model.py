@@ -9,34 +9,50 @@ online network (so DistributedDataParallel sees one forward per backward) but th
 and heads separately, as in the paper, so BatchNorm statistics are per view. Sampling and grouping
 depend on coordinates only: each view's NeighbourPlan is computed once and used by both networks.
 
-Variants (`loss`): "global" pools the last encoder stage per scene view (byol3d.byol.loss.pool_scenes);
-"dense" compares decoder features point by point on the points the two views share; "both" adds them,
-dense weighted by `dense_weight`. PointNeXt's segmentation head is never used here and is frozen; with
-the global loss alone the decoder gets no gradient and is frozen too (it stays at its initialisation).
+Representations compared (`loss`, kinds joined by "+", e.g. "region+dense"): "global" pools the last
+encoder stage per scene view (byol3d.byol.loss.pool_scenes); "dense" compares decoder features point by
+point on the points the two views share; "region" averages those shared points' decoder features per
+cell of a coarse grid (byol3d.byol.loss.region_ids). The terms are summed, dense weighted by
+`dense_weight`. PointNeXt's segmentation head is never used here and is frozen; with the global loss alone
+the decoder gets no gradient and is frozen too (it stays at its initialisation).
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from byol3d.byol.ema import ema_update
 from byol3d.byol.heads import MLPHead
-from byol3d.byol.loss import match_views, pool_scenes, symmetric_loss
+from byol3d.byol.loss import match_views, pool_regions, pool_scenes, region_ids, symmetric_loss
 from byol3d.byol.monitor import collapse_std, mean_cosine
 from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import NeighbourPlan, PointNeXt
+from byol3d.ops import offset_to_batch
 
-LOSSES = ("global", "dense", "both")
+KINDS = ("global", "region", "dense")  # the representations BYOL can compare, in the order they are summed
 
 
-def _kinds(loss: str) -> tuple[str, ...]:
-    """Which representations a loss variant uses: ('global',), ('dense',) or both."""
-    if loss not in LOSSES:
-        raise ValueError(f"byol3d.byol.model: loss must be one of {list(LOSSES)}, got {loss!r}")
-    return ("global", "dense") if loss == "both" else (loss,)
+def loss_kinds(loss: str) -> tuple[str, ...]:
+    """The kinds a loss name such as "region+dense" compares, in KINDS order; ValueError when not valid."""
+    parts = loss.split("+") if isinstance(loss, str) else []
+    if not parts or len(set(parts)) != len(parts) or not set(parts) <= set(KINDS):
+        raise ValueError(f"byol3d.byol.model: loss must be kinds of {list(KINDS)} joined by '+' (each at most "
+                         f"once), e.g. 'region+dense'; got {loss!r}")
+    return tuple(k for k in KINDS if k in parts)
+
+
+@dataclass
+class SharedPoints:
+    """Points both views hold, as rows of each view, with their region for the region loss."""
+
+    rows1: torch.Tensor  # (P,) rows of view 1
+    rows2: torch.Tensor  # (P,) rows of view 2 holding the same original points
+    region: torch.Tensor | None  # (P,) region of each pair in [0, num_regions), None without a region loss
+    num_regions: int
 
 
 class ProjectedBackbone(nn.Module):
@@ -44,27 +60,35 @@ class ProjectedBackbone(nn.Module):
 
     def __init__(self, cfg: PointNeXtConfig, loss: str, pool: str, proj_hidden: int, proj_out: int):
         super().__init__()
-        self.kinds, self.pool = _kinds(loss), pool
+        self.kinds, self.pool = loss_kinds(loss), pool
+        self.pointwise = any(k in self.kinds for k in ("region", "dense"))  # reads the decoder
         self.backbone = PointNeXt(cfg)
         self.backbone.head.requires_grad_(False)
-        if "dense" not in self.kinds:
+        if not self.pointwise:
             self.backbone.decoder.requires_grad_(False)
-        dims = {"global": self.backbone.encoder_channels[-1], "dense": self.backbone.decoder_channels}
+        dims = {"global": self.backbone.encoder_channels[-1], "region": self.backbone.decoder_channels,
+                "dense": self.backbone.decoder_channels}
         self.projectors = nn.ModuleDict({k: MLPHead(dims[k], proj_hidden, proj_out) for k in self.kinds})
 
     def plan(self, view: dict) -> NeighbourPlan:
         """The view's neighbour indices (decoder included only when the dense loss reads it)."""
-        return self.backbone.plan(view, decoder="dense" in self.kinds)
+        return self.backbone.plan(view, decoder=self.pointwise)
 
-    def forward(self, view: dict, rows: torch.Tensor | None, plan: NeighbourPlan) -> dict[str, torch.Tensor]:
-        """One view and its plan -> {'global': z (B, d)} and/or {'dense': z (P, d)} for the matched
-        `rows` (P,)."""
+    def forward(self, view: dict, plan: NeighbourPlan, rows: torch.Tensor | None,
+                shared: SharedPoints | None) -> dict[str, torch.Tensor]:
+        """One view and its plan -> {'global': z (B, d), 'region': z (R, d), 'dense': z (P, d)} (the kinds
+        of the loss); `rows` (P,) are this view's rows of the `shared` points."""
         enc = self.backbone.encode(view, plan)
         out = {}
         if "global" in self.kinds:
             out["global"] = self.projectors["global"](pool_scenes(enc.feats[-1], enc.offsets[-1], self.pool))
+        if self.pointwise:
+            point_feats = self.backbone.decode(enc, plan)[rows]  # (P, C) at the shared points
+        if "region" in self.kinds:
+            pooled = pool_regions(point_feats, shared.region, shared.num_regions)  # (R, C)
+            out["region"] = self.projectors["region"](pooled)
         if "dense" in self.kinds:
-            out["dense"] = self.projectors["dense"](self.backbone.decode(enc, plan)[rows])
+            out["dense"] = self.projectors["dense"](point_feats)
         return out
 
 
@@ -76,11 +100,12 @@ class OnlineNetwork(nn.Module):
         self.net = net
         self.predictors = nn.ModuleDict({k: MLPHead(proj_out, proj_hidden, proj_out) for k in net.kinds})
 
-    def forward(self, view1: dict, rows1, plan1: NeighbourPlan, view2: dict, rows2,
-                plan2: NeighbourPlan) -> dict[str, torch.Tensor]:
+    def forward(self, view1: dict, plan1: NeighbourPlan, view2: dict, plan2: NeighbourPlan,
+                shared: SharedPoints | None) -> dict[str, torch.Tensor]:
         """-> {'z_<kind>': (2, M, d) projections, 'q_<kind>': (2, M, d) predictions}, view axis first."""
         out = {}
-        per_view = [self.net(view1, rows1, plan1), self.net(view2, rows2, plan2)]
+        rows1, rows2 = (None, None) if shared is None else (shared.rows1, shared.rows2)
+        per_view = [self.net(view1, plan1, rows1, shared), self.net(view2, plan2, rows2, shared)]
         for kind in self.net.kinds:
             z = [p[kind] for p in per_view]
             out[f"z_{kind}"] = torch.stack(z)
@@ -92,9 +117,9 @@ class BYOL(nn.Module):
     """Online and target networks plus the loss of one step (see the module docstring)."""
 
     def __init__(self, cfg: PointNeXtConfig, loss: str = "global", pool: str = "mean", proj_hidden: int = 4096,
-                 proj_out: int = 256, dense_weight: float = 1.0, dense_pairs: int = 1024):
+                 proj_out: int = 256, dense_weight: float = 1.0, dense_pairs: int = 1024, region_size: float = 0.5):
         super().__init__()
-        self.loss_kind, self.dense_weight, self.dense_pairs = loss, dense_weight, dense_pairs
+        self.dense_weight, self.dense_pairs, self.region_size = dense_weight, dense_pairs, region_size
         self.online = OnlineNetwork(ProjectedBackbone(cfg, loss, pool, proj_hidden, proj_out), proj_hidden, proj_out)
         self.target = copy.deepcopy(self.online.net)
         self.target.requires_grad_(False)
@@ -112,12 +137,18 @@ class BYOL(nn.Module):
         """target <- tau * target + (1 - tau) * online (parameters and buffers, byol3d.byol.ema)."""
         ema_update(self.online.net, self.target, tau)
 
-    def match(self, view1: dict, view2: dict, generator: torch.Generator | None) -> tuple:
-        """Matched rows (rows1, rows2) for the dense loss, (None, None) when it is not used."""
-        if "dense" not in self.online.net.kinds:
-            return None, None
-        return match_views(view1["index"], view1["offset"], view2["index"], view2["offset"],
-                           self.dense_pairs, generator)
+    def match(self, view1: dict, view2: dict, generator: torch.Generator | None) -> SharedPoints | None:
+        """The shared points the region and dense losses compare (None when neither is used); regions are
+        cells of a `region_size` grid over view 1's coordinates, so a region holds the same points in both."""
+        if not self.online.net.pointwise:
+            return None
+        rows1, rows2 = match_views(view1["index"], view1["offset"], view2["index"], view2["offset"],
+                                   self.dense_pairs, generator)
+        if "region" not in self.online.net.kinds:
+            return SharedPoints(rows1, rows2, None, 0)
+        scene = offset_to_batch(view1["offset"]).to(rows1.device)[rows1]
+        region, num_regions = region_ids(view1["coord"][rows1], scene, self.region_size)
+        return SharedPoints(rows1, rows2, region, num_regions)
 
     def step_loss(self, view1: dict, view2: dict, online: nn.Module | None = None,
                   generator: torch.Generator | None = None,
@@ -125,13 +156,14 @@ class BYOL(nn.Module):
         """Total loss of one step and its metrics; `online` is the (possibly DDP-wrapped) online net.
         share_plans=False makes the target search its own (identical) neighbours: the reference
         path that bench/train_step.py times; the loss is the same either way."""
-        rows1, rows2 = self.match(view1, view2, generator)
+        shared = self.match(view1, view2, generator)
+        rows1, rows2 = (None, None) if shared is None else (shared.rows1, shared.rows2)
         plan1, plan2 = self.online.net.plan(view1), self.online.net.plan(view2)
-        out = (self.online if online is None else online)(view1, rows1, plan1, view2, rows2, plan2)
+        out = (self.online if online is None else online)(view1, plan1, view2, plan2, shared)
         if not share_plans:
             plan1, plan2 = self.target.plan(view1), self.target.plan(view2)
         with torch.no_grad():
-            target = [self.target(view1, rows1, plan1), self.target(view2, rows2, plan2)]
+            target = [self.target(view1, plan1, rows1, shared), self.target(view2, plan2, rows2, shared)]
         losses, metrics = {}, {}
         for kind in self.online.net.kinds:
             z, q = out[f"z_{kind}"], out[f"q_{kind}"]
@@ -140,11 +172,8 @@ class BYOL(nn.Module):
             metrics[f"loss_{kind}"] = float(losses[kind].detach())
             metrics[f"collapse_std_{kind}"] = collapse_std(torch.cat([z[0], z[1]]))
             metrics[f"cos_online_target_{kind}"] = mean_cosine(torch.cat([z[0], z[1]]), torch.cat(zt))
-        if self.loss_kind == "both":
-            total = losses["global"] + self.dense_weight * losses["dense"]
-        else:
-            total = losses[self.loss_kind]
-        main = "dense" if "dense" in losses else "global"  # more rows -> steadier monitor
+        total = sum(self.dense_weight * value if kind == "dense" else value for kind, value in losses.items())
+        main = self.online.net.kinds[-1]  # the kind with the most rows: the steadiest monitor
         metrics["collapse_std"] = metrics[f"collapse_std_{main}"]
         metrics["cos_online_target"] = metrics[f"cos_online_target_{main}"]
         metrics["loss"] = float(total.detach())
