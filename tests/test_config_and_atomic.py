@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from byol3d.config import ConfigError, config_hash, from_dict, load_yaml, save_yaml
+from byol3d.config import ConfigError, apply_overrides, config_hash, from_dict, load_yaml, save_yaml
 from byol3d.utils.atomic import atomic_dir, atomic_write_json, atomic_write_text
 
 
@@ -101,3 +101,16 @@ def test_atomic_outputs_get_the_usual_modes(tmp_path):
         assert ((tmp_path / "d").stat().st_mode & 0o777) == 0o755
     finally:
         os.umask(mask)
+
+
+def test_overrides_set_nested_fields_and_name_bad_ones():
+    from byol3d.pretrain import PretrainConfig
+
+    base = PretrainConfig.quick()
+    cfg = apply_overrides(base, ["tau_base=0.97", "data.view_shift=1.0", "loss=region"])
+    assert (cfg.tau_base, cfg.data.view_shift, cfg.loss) == (0.97, 1.0, "region")
+    assert cfg.data.voxel_max == base.data.voxel_max and base.tau_base is None  # the original is untouched
+    for bad, message in (("data.nope=1", "'data.nope' is not a field"), ("steps", "expected field=value"),
+                         ("steps=many", "steps: expected int"), ("loss.kind=x", "'loss.kind' is not a field")):
+        with pytest.raises(ConfigError, match=message):
+            apply_overrides(base, [bad])

@@ -19,26 +19,9 @@ import json
 import time
 
 import numpy as np
-import yaml
 
 from byol3d import experiments
-from byol3d.config import from_dict, to_dict
-from byol3d.pretrain import PretrainConfig
-
-
-def apply_overrides(cfg: PretrainConfig, pairs: list[str]) -> PretrainConfig:
-    """dotted.field=value (YAML scalars) on a PretrainConfig, checked by from_dict."""
-    values = to_dict(cfg)
-    for pair in pairs:
-        key, _, text = pair.partition("=")
-        node = values
-        *parents, leaf = key.split(".")
-        for name in parents:
-            node = node[name]
-        if leaf not in node:
-            raise SystemExit(f"--set {pair}: no field {key!r} in PretrainConfig")
-        node[leaf] = yaml.safe_load(text)
-    return from_dict(PretrainConfig, values, where="--set")
+from byol3d.config import apply_overrides
 
 
 def last_metrics(run_dir, window: int = 20) -> dict:

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from byol3d.config import from_dict, to_dict
+from byol3d.config import apply_overrides, to_dict
 from byol3d.data.dataset import EvalDataset, SegmentationDataset, collate_scenes
 from byol3d.eval.finetune import TrainSchedule, train_segmentation
 from byol3d.eval.metrics import confusion_matrix, segmentation_metrics
@@ -47,21 +47,6 @@ def fixed_crops(cfg: ProbeConfig, data: str, split: str) -> list[dict]:
     dataset = SegmentationDataset(data, split, dataclasses.replace(cfg.data, augment=no_augment()), train=True,
                                   seed=12345)
     return [dataset[i] for i in range(len(dataset))]
-
-
-def apply_overrides(cfg: ProbeConfig, pairs: list[str]) -> ProbeConfig:
-    """field=value (YAML scalars) on the top-level ProbeConfig fields, checked by from_dict."""
-    import yaml
-
-    values = to_dict(cfg)
-    for pair in pairs:
-        key, _, text = pair.partition("=")
-        node = values
-        *parents, leaf = key.split(".")
-        for name in parents:
-            node = node[name]
-        node[leaf] = yaml.safe_load(text)
-    return from_dict(ProbeConfig, values, where="--set")
 
 
 def main() -> None:

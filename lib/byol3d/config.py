@@ -69,6 +69,26 @@ def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
     return cls(**values)
 
 
+def apply_overrides(config: T, pairs: list[str], where: str = "--set") -> T:
+    """A copy of `config` with "dotted.field=value" overrides (values read as YAML scalars), checked like a
+    YAML file: an unknown field or a wrong type raises ConfigError naming it."""
+    values = to_dict(config)
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{where}: expected field=value, got {pair!r}")
+        node = values
+        *parents, leaf = key.split(".")
+        for name in parents:
+            if not isinstance(node.get(name), dict):
+                raise ConfigError(f"{where}: {key!r} is not a field of {type(config).__name__}")
+            node = node[name]
+        if leaf not in node:
+            raise ConfigError(f"{where}: {key!r} is not a field of {type(config).__name__}")
+        node[leaf] = yaml.safe_load(text)
+    return from_dict(type(config), values, where=where)
+
+
 def _coerce(annotation: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
