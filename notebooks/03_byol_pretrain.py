@@ -79,7 +79,8 @@ if "google.colab" in sys.modules:
 # less and less. At the start the target is an average over about $1/(1-\tau_{\mathrm{base}})$ recent online
 # networks: 250 steps for the paper's 0.996, more than a CPU run's whole length, whose target would then
 # stay mostly random. Our rule (`byol3d.byol.ema.tau_base_for`) scales that window to a fifteenth of the
-# run, between 10 steps and the paper's 250 (so 0.996 for runs of 3,750 steps or more). There are no negative pairs; the predictor and the slowly moving target are
+# run, between 10 steps and the paper's 250 (so 0.996 for runs of 3,750 steps or more).
+# There are no negative pairs; the predictor and the slowly moving target are
 # what keep the representation from collapsing to a constant.
 #
 # **Points instead of images.** Projector and predictor are the paper's MLPs (Linear → BatchNorm → ReLU →

@@ -46,8 +46,8 @@ from byol3d.utils.runtime import bf16_autocast, seed_everything
 
 PRESETS = ("smoke", "quick", "full")
 RUNTIME_FIELDS = ("device", "num_workers")  # do not change the result: may differ when resuming
-METRIC_KEYS = ("step", "loss", "loss_global", "loss_region", "loss_dense", "lr", "tau", "collapse_std", "cos_online_target",
-               "seconds")
+METRIC_KEYS = ("step", "loss", "loss_global", "loss_region", "loss_dense", "lr", "tau", "collapse_std",
+               "cos_online_target", "seconds")
 
 
 @dataclass

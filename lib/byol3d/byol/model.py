@@ -71,7 +71,7 @@ class ProjectedBackbone(nn.Module):
         self.projectors = nn.ModuleDict({k: MLPHead(dims[k], proj_hidden, proj_out) for k in self.kinds})
 
     def plan(self, view: dict) -> NeighbourPlan:
-        """The view's neighbour indices (decoder included only when the dense loss reads it)."""
+        """The view's neighbour indices (decoder included only when the region or dense loss reads it)."""
         return self.backbone.plan(view, decoder=self.pointwise)
 
     def forward(self, view: dict, plan: NeighbourPlan, rows: torch.Tensor | None,
