@@ -166,8 +166,9 @@ print(f"{reused} of {total} probe runs reused from the cache")
 
 # %%
 def gap(a: str, b: str, i: int) -> tuple[float, bool]:
-    diff = pct(efficiency[a][i]) - pct(efficiency[b][i])
-    return diff, abs(diff) > pct(efficiency[f"{a}_std"][i]) + pct(efficiency[f"{b}_std"][i])
+    """BYOL-style arm a minus arm b at fraction i, in points, and whether it clears the two spreads."""
+    stats = [(efficiency[arm][i], efficiency[f"{arm}_std"][i]) for arm in (a, b)]
+    return pct(stats[0][0] - stats[1][0]), separated(*stats)
 
 
 lines = []

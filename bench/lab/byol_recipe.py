@@ -22,13 +22,14 @@ import numpy as np
 
 from byol3d import experiments
 from byol3d.config import apply_overrides
+from byol3d.pretrain import METRIC_KEYS
 
 
 def last_metrics(run_dir, window: int = 20) -> dict:
     """Mean of the last `window` steps' loss and monitors from metrics.jsonl."""
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     tail = rows[-window:]
-    keys = ("loss", "loss_global", "loss_dense", "collapse_std", "cos_online_target")
+    keys = [k for k in METRIC_KEYS if k not in ("step", "lr", "tau", "seconds")]  # losses and monitors
     return {k: round(float(np.mean([r[k] for r in tail if r.get(k) is not None])), 4)
             for k in keys if any(r.get(k) is not None for r in tail)}
 

@@ -53,13 +53,10 @@ def pool_scenes(feats: torch.Tensor, offset: torch.Tensor, mode: str = "mean") -
         raise ValueError(f"byol3d.byol.loss.pool_scenes: mode must be 'mean' or 'max', got {mode!r}")
     batch = offset_to_batch(offset).to(feats.device)  # (N,) scene of each row
     num_scenes = offset.numel()
-    index = batch.unsqueeze(1).expand_as(feats)
-    out = feats.new_zeros(num_scenes, feats.shape[1])
     if mode == "max":
-        return out.scatter_reduce(0, index, feats, reduce="amax", include_self=False)
-    out = out.index_add(0, batch, feats)
-    counts = torch.bincount(batch, minlength=num_scenes).clamp_min(1).to(feats.dtype)
-    return out / counts.unsqueeze(1)
+        out = feats.new_zeros(num_scenes, feats.shape[1])
+        return out.scatter_reduce(0, batch.unsqueeze(1).expand_as(feats), feats, reduce="amax", include_self=False)
+    return pool_regions(feats, batch, num_scenes)  # each scene one region
 
 
 def _unique_keys(index: torch.Tensor, offset: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,7 +124,7 @@ def region_ids(coord: torch.Tensor, scene: torch.Tensor, size: float) -> tuple[t
 
 
 def pool_regions(feats: torch.Tensor, region: torch.Tensor, num_regions: int) -> torch.Tensor:
-    """Mean of the rows of feats (P, C) in each region: region (P,) in [0, R) -> (R, C)."""
+    """Mean of the rows of feats (P, C) in each region: region (P,) in [0, R) -> (R, C) (0 for an empty one)."""
     out = feats.new_zeros(num_regions, feats.shape[1]).index_add(0, region, feats)
     counts = torch.bincount(region, minlength=num_regions).clamp_min(1).to(feats.dtype)
     return out / counts.unsqueeze(1)
