@@ -7,9 +7,12 @@ DATA    ?= data/synthrooms
 # System packages: open3d needs libusb at import time; the browser test drives Debian's headless Chromium.
 APT_PACKAGES := libusb-1.0-0 chromium
 
-.PHONY: setup system-deps test test-fast data report bench clean-reports
+.PHONY: setup system-deps test test-fast data report bench clean-reports lab
 
 setup: $(VENV)/.installed
+# JupyterLab settings of this environment only: double-clicking a paired .py opens it as a notebook (jupytext).
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+LAB_ARGS ?=
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -31,7 +34,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml | system-deps
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (byol3d)" >/dev/null
 	@touch $@
 
-test: setup
+test: setup $(LAB_SETTINGS)
 	$(PY) -m pytest
 
 # The default data: SynthRooms generated in ScanNet's raw layout, then preprocessed like real ScanNet.
@@ -42,6 +45,14 @@ $(DATA)/processed/summary.json:
 
 report: data
 	$(PY) -m byol3d.report.build --profile $(PROFILE) --data $(DATA)/processed --param raw_root=$(abspath $(DATA))/raw
+
+# Explore interactively: JupyterLab on notebooks/ with the project's kernel; open 01_data first.
+lab: data $(LAB_SETTINGS)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+$(LAB_SETTINGS): $(VENV)/.installed
+	@mkdir -p $(dir $@)
+	@echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"python": "Jupytext Notebook"}}}' > $@
 
 bench: setup
 	$(PY) bench/ops.py

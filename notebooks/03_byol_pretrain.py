@@ -28,29 +28,29 @@ profile = "quick"  # smoke | quick | full
 data_root = "../data/synthrooms/processed"  # preprocessed cache: <data_root>/<split>/<scene>/*.npy
 runs_root = "../runs"  # run folders: <runs_root>/byol/<config hash>/
 device = "auto"  # auto | cpu | cuda
+repo = ""  # Colab only: pip address of this repository (git+https://... or an uploaded .zip); or BYOL3D_REPO
 
 # %% [markdown]
-# On Google Colab, the next cell installs the course package from a copy of this repository and builds
-# the default SynthRooms data (the same commands as `make data`). Locally, `make setup` has done this.
+# On Google Colab, the next cell installs the course package from the address in `repo` (or the
+# `BYOL3D_REPO` environment variable) and builds the default SynthRooms data, as `make data` does
+# (`byol3d.colab`; README, "Explore interactively"). Locally it does nothing: `make setup` has done this.
 
 # %%
+import os
 import sys
 
-if "google.colab" in sys.modules:
-    import os
+if "google.colab" in sys.modules:  # Colab only: install this course from `repo`, then build its data
+    source = repo or os.environ.get("BYOL3D_REPO", "")
+    if not source:
+        raise RuntimeError("Colab: set `repo` in the parameters cell, or the BYOL3D_REPO environment variable, to "
+                           "this repository's pip address: git+https://github.com/<you>/byol3d, or the path of an "
+                           "uploaded archive of it such as /content/byol3d-main.zip")
     import subprocess
 
-    REPO_URL = ""  # set this to the git address of your copy of this repository
-    if not os.path.isdir("/content/byol3d"):
-        if not REPO_URL:
-            raise RuntimeError("Colab: set REPO_URL in this cell to the git address of your copy of byol3d")
-        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "/content/byol3d"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/byol3d"], check=True)
-    sys.path.insert(0, "/content/byol3d/lib")
-    os.chdir("/content/byol3d/notebooks")
-    from byol3d.data.default import ensure_default_data
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)
+    from byol3d.colab import setup_colab
 
-    ensure_default_data("../data/synthrooms/raw", data_root)
+    setup_colab(data_root)
 
 # %% [markdown]
 # ## BYOL in four equations

@@ -49,29 +49,29 @@ profile = "quick"  # smoke | quick | full
 data_root = "../data/synthrooms/processed"  # preprocessed cache: <data_root>/<split>/<scene>/*.npy
 runs_root = "../runs"  # cached runs: <runs_root>/byol/<config hash>/, <runs_root>/probe/<method>-<key>/
 device = "auto"  # auto | cpu | cuda
+repo = ""  # Colab only: pip address of this repository (git+https://... or an uploaded .zip); or BYOL3D_REPO
 
 # %% [markdown]
-# On Google Colab, the next cell installs the course package from a copy of this repository and builds
-# the default SynthRooms data (the same commands as `make data`). Locally, `make setup` has done this.
+# On Google Colab, the next cell installs the course package from the address in `repo` (or the
+# `BYOL3D_REPO` environment variable) and builds the default SynthRooms data, as `make data` does
+# (`byol3d.colab`; README, "Explore interactively"). Locally it does nothing: `make setup` has done this.
 
 # %%
+import os
 import sys
 
-if "google.colab" in sys.modules:
-    import os
+if "google.colab" in sys.modules:  # Colab only: install this course from `repo`, then build its data
+    source = repo or os.environ.get("BYOL3D_REPO", "")
+    if not source:
+        raise RuntimeError("Colab: set `repo` in the parameters cell, or the BYOL3D_REPO environment variable, to "
+                           "this repository's pip address: git+https://github.com/<you>/byol3d, or the path of an "
+                           "uploaded archive of it such as /content/byol3d-main.zip")
     import subprocess
 
-    REPO_URL = ""  # set this to the git address of your copy of this repository
-    if not os.path.isdir("/content/byol3d"):
-        if not REPO_URL:
-            raise RuntimeError("Colab: set REPO_URL in this cell to the git address of your copy of byol3d")
-        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "/content/byol3d"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/byol3d"], check=True)
-    sys.path.insert(0, "/content/byol3d/lib")
-    os.chdir("/content/byol3d/notebooks")
-    from byol3d.data.default import ensure_default_data
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)
+    from byol3d.colab import setup_colab
 
-    ensure_default_data("../data/synthrooms/raw", data_root)
+    setup_colab(data_root)
 
 # %% [markdown]
 # ## Set-up
@@ -83,6 +83,7 @@ if "google.colab" in sys.modules:
 
 # %%
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -100,10 +101,10 @@ from byol3d.data.labels import NUM_CLASSES, SCANNET20_NAMES
 from byol3d.eval.features import collect_features, freeze, sample_points
 from byol3d.eval.predict import predict_scene
 from byol3d.probe import load_probe
-from byol3d.report import record_headline
+from byol3d.report import record_headline, record_picture
 from byol3d.utils.runtime import pick_device
 from byol3d.viz import (class_iou_figure, confusion_figure, embedding_figure, html_table, line_figure, setup_plotly,
-                        side_by_side, spread_bar_figure)
+                        save_turntable, side_by_side, spread_bar_figure)
 
 setup_plotly()
 start_time = time.perf_counter()
@@ -323,7 +324,8 @@ for method, by_net in embeddings.items():
 # crops): ground truth, the BYOL probe's prediction and
 # its errors (**red** = wrong, grey = right, black = unlabelled), side by side with linked cameras. Each
 # panel draws a seeded subset of at most `VIEW_POINTS` points to keep the page light; the legend names the
-# classes in their colours. Drag to rotate, scroll to zoom.
+# classes in their colours. Drag to rotate, scroll to zoom. The first scene is also saved as a turntable
+# GIF (`byol3d.viz.turntable`) that the report's index page opens with.
 
 # %%
 predictor = load_probe(arm_runs["byol_linear"][0].run_dir).to(torch_device)
@@ -340,6 +342,11 @@ for i in range(min(VIEW_SCENES, len(view_set))):
           "of labelled voxels right")
     side_by_side([("ground truth", coord, truth), ("BYOL probe", coord, pred), ("errors", coord, errors)],
                  max_points=VIEW_POINTS).show()
+    if i == 0:  # the report's index page opens with this scene turning (a GIF: no JavaScript needed)
+        gif = save_turntable([("ground truth", coord, truth), ("BYOL probe", coord, pred)],
+                             Path(runs_root) / "pictures" / f"turntable_{batch['scene_id'][0]}.gif")
+        record_picture("04_segmentation_probe", "turntable", gif)
+        print(f"turntable animation: {gif}")
 
 # %% [markdown]
 # ## Summary

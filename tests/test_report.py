@@ -11,7 +11,7 @@ import nbformat
 import plotly
 import pytest
 
-from byol3d.report import HEADLINE_ENV, record_headline
+from byol3d.report import HEADLINE_ENV, record_headline, record_picture
 from byol3d.report.browser import plot_traces
 from byol3d.report.build import ReportError, build, check_data, main, resolve_notebooks
 from byol3d.report.index import Chapter, render_index
@@ -21,14 +21,16 @@ import sys
 
 import numpy as np
 from byol3d.data.cache import list_scenes, load_scene
-from byol3d.report import record_headline
-from byol3d.viz import scene_figure, setup_plotly
+from byol3d.report import record_headline, record_picture
+from byol3d.viz import save_turntable, scene_figure, setup_plotly
 
 print("mode", setup_plotly(), "extra", extra)
 print("PROGRESS-" + "ON-STDERR", file=sys.stderr)  # a progress bar, say
 scene = load_scene(list_scenes(data_root, "train")[0])
 record_headline("{name}", {{"miou_byol_linear": 0.41, "miou_scratch": 0.30, "points": int(len(scene["coord"])),
                            "label_efficiency": {{"fractions": [0.1, 1.0], "byol_linear": [0.2, 0.41]}}}})
+gif = save_turntable([("truth", scene["coord"], scene["segment20"])], "turntable.gif", seconds=1, fps=2, max_points=500)
+record_picture("{name}", "turntable", gif)
 scene_figure(scene["coord"], scene["segment20"], title="{name}", max_points=2000)
 """
 
@@ -67,6 +69,8 @@ def test_build_runs_notebooks_and_writes_offline_report(notebook_dir, synth_proc
     text = index.read_text()
     assert 'href="01_tiny.html"' in text and 'href="02_tiny.html"' in text and "Tiny chapter 02_tiny" in text
     assert "41.0" in text and "30.0" in text and "10% labels" in text  # headline + label efficiency tables
+    for picture in ("headline.svg", "label_efficiency.svg", "02_tiny-turntable.gif"):  # later chapters win
+        assert f'<img src="{picture}"' in text and (html_dir / picture).stat().st_size > 1000
     assert (html_dir / "plotly.min.js").stat().st_size == \
         (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").stat().st_size
     for name in ("01_tiny", "02_tiny"):
@@ -129,6 +133,21 @@ def test_record_headline_merges_under_the_builder_only(tmp_path, monkeypatch):
         record_headline("../evil", {})
     with pytest.raises(TypeError):
         record_headline("04_probe", {"bad": object()})
+
+
+def test_record_picture_copies_under_the_builder_only(tmp_path, monkeypatch):
+    picture = tmp_path / "spin.gif"
+    picture.write_bytes(b"GIF89a-not-really")
+    monkeypatch.delenv(HEADLINE_ENV, raising=False)
+    assert record_picture("04_probe", "turntable", picture) is None
+    monkeypatch.setenv(HEADLINE_ENV, str(tmp_path / "head"))
+    copied = record_picture("04_probe", "turntable", picture)
+    assert copied.read_bytes() == picture.read_bytes() and copied.name == "04_probe-turntable.gif"
+    assert json.loads((tmp_path / "head" / "04_probe.json").read_text()) == {"turntable": "04_probe-turntable.gif"}
+    with pytest.raises(ValueError, match="key must be one of"):
+        record_picture("04_probe", "selfie", picture)
+    with pytest.raises(FileNotFoundError, match="no such picture"):
+        record_picture("04_probe", "turntable", tmp_path / "missing.gif")
 
 
 def test_index_escapes_and_formats():

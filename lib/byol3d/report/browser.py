@@ -1,5 +1,5 @@
 """Headless Chromium, offline: check that a report page runs without JavaScript errors and that its
-plotly figures drew, and take screenshots. Used by the report builder (screenshots) and the browser test.
+plotly figures and images drew, and take screenshots. Used by the report builder (screenshots) and the browser test.
 
 Chromium (Debian package `chromium`, installed by `make setup`) runs with a fresh profile and an
 unreachable proxy, so any attempt to fetch from the network fails, as it would for a reader offline.
@@ -40,6 +40,11 @@ _PROBE = """<script>(function () {
   window.addEventListener('unhandledrejection', function (e) { keep('unhandled rejection: ' + e.reason); });
   var original = console.error;
   console.error = function () { keep('console.error: ' + Array.prototype.join.call(arguments, ' ')); original.apply(console, arguments); };
+  window.addEventListener('load', function () {
+    var imgs = Array.prototype.slice.call(document.images);
+    var drawn = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+    document.documentElement.setAttribute('data-byol3d-images', JSON.stringify([imgs.length, drawn]));
+  });
 })();</script>"""
 
 
@@ -51,6 +56,8 @@ class PageCheck:
     figures: int = 0  # plotly figure divs on the page
     drawn: int = 0  # of those, figures plotly drew (an SVG `main-svg` inside)
     gl_figures: int = 0  # figures drawn with WebGL (a <canvas>, e.g. 3D scatter)
+    images: int = 0  # <img> elements on the page (the index's charts and turntable)
+    images_drawn: int = 0  # of those, images that loaded and decoded (a natural width > 0)
 
 
 def plot_traces(html: str) -> list[list[dict]]:
@@ -111,6 +118,9 @@ def check_page(page: str | Path, budget_ms: int = 20000, timeout: float = 180.0)
         result.errors += json.loads(html_lib.unescape(found.group(1)))
     # Chromium keeps at most 16 WebGL contexts per page: past that, earlier 3D viewers go blank.
     result.errors += re.findall(r'CONSOLE[^\]]*\] "((?:Uncaught|WARNING: Too many active WebGL)[^"]*)"', proc.stderr)
+    images = re.search(r"data-byol3d-images=\"([^\"]*)\"", proc.stdout)
+    if images:
+        result.images, result.images_drawn = json.loads(html_lib.unescape(images.group(1)))
     segments = _figure_segments(proc.stdout)
     result.figures = len(segments)
     result.drawn = sum("main-svg" in s for s in segments)

@@ -11,7 +11,8 @@ index.html (outline, headline numbers, chapter links, date, commit, device, wall
 plotly.min.js beside the pages; take screenshots with headless Chromium when it is installed.
 
 Layout of --out (default reports/): executed/<nb>.ipynb, html/{index,<nb>}.html + plotly.min.js +
-build.json, screenshots/{index,viewer3d}.png. Everything is built in <out>/.staging-<pid>/ and only
+build.json + the index's pictures (headline.svg, label_efficiency.svg, the chapter 04 turntable GIF),
+screenshots/{index,viewer3d}.png. Everything is built in <out>/.staging-<pid>/ and only
 swapped in once every notebook succeeded, so a failure never replaces a previous good report; the
 failing notebook is named with its cell, and its executed copy is kept in <out>/.staging-failed/.
 
@@ -37,8 +38,9 @@ from typing import Iterator
 import nbformat
 
 from byol3d.report.browser import plot_traces
-from byol3d.report.headline import HEADLINE_ENV, SPECIAL_KEYS, load_headline
-from byol3d.report.index import Chapter, outline, render_index
+from byol3d.report.headline import HEADLINE_ENV, PICTURE_KEYS, SPECIAL_KEYS, load_headline
+from byol3d.report.index import Chapter, merged_figures, outline, render_index
+from byol3d.report.index_charts import EFFICIENCY_SVG, HEADLINE_SVG, efficiency_chart, headline_chart
 from byol3d.utils.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from byol3d.viz.plotly_setup import REPORT_ENV
 
@@ -252,6 +254,24 @@ def run_chapters(notebooks: list[Path], staging: Path, profile: str, data_root: 
     return chapters
 
 
+def index_pictures(chapters: list[Chapter], headline_dir: Path, html_dir: Path) -> dict[str, str]:
+    """Draw the index's charts and ship the pictures the notebooks recorded into `html_dir`; returns
+    {"headline", "efficiency", "turntable"} -> file name, for those that exist."""
+    figures, pictures = merged_figures(chapters), {}
+    if headline_chart(figures, html_dir / HEADLINE_SVG):
+        pictures["headline"] = HEADLINE_SVG
+    if efficiency_chart(figures, html_dir / EFFICIENCY_SVG):
+        pictures["efficiency"] = EFFICIENCY_SVG
+    for key in PICTURE_KEYS:
+        name = figures.get(key)
+        if isinstance(name, str) and (headline_dir / name).is_file():
+            shutil.copyfile(headline_dir / name, html_dir / name)
+            pictures[key] = name
+        elif name:
+            print(f"[report] WARNING: picture {key!r} = {name!r} was recorded but its file is missing", flush=True)
+    return pictures
+
+
 def build(profile: str, data: Path, out: Path, notebooks: list[str], notebook_dir: Path,
           extra: dict[str, str] | None = None, allow_missing: bool = False, screenshots: bool = True) -> Path:
     """Build the whole report into `out`; returns the index.html path.
@@ -274,7 +294,8 @@ def build(profile: str, data: Path, out: Path, notebooks: list[str], notebook_di
         shutil.copyfile(plotly_js(), html_dir / "plotly.min.js")
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         commit = git_commit(Path.cwd())
-        atomic_write_text(html_dir / "index.html", render_index(chapters, profile, date, commit, str(data)))
+        pictures = index_pictures(chapters, staging / "headline", html_dir)
+        atomic_write_text(html_dir / "index.html", render_index(chapters, profile, date, commit, str(data), pictures))
         atomic_write_json(html_dir / "build.json", {
             "profile": profile, "date": date, "commit": commit, "data_root": str(data),
             "headline": {k: v for c in chapters for k, v in c.figures.items() if k in SPECIAL_KEYS},

@@ -25,6 +25,11 @@ Well-known keys, shown in the index's headline tables (mIoU values are FRACTIONS
 * ``label_efficiency``   {"fractions": [f1, f2, ...], "<method>": [mean mIoU at f1, at f2, ...],
                          "<method>_std": [spread at f1, ...], ...}
 * ``device``             the device the chapter ran on (overrides the builder's own detection)
+* ``turntable``          file name of a turntable GIF of a validation scene (ground truth beside the
+                         BYOL probe's prediction), recorded with `record_picture`; the index leads with it
+
+Pictures: `record_picture(chapter, key, path)` copies a file the notebook wrote (e.g. a GIF) into the
+builder's folder and records its file name under `key`; the builder ships it beside index.html.
 
 Any other key is listed as a key figure of its chapter (numbers rounded to 3 significant digits).
 """
@@ -33,10 +38,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Mapping
 
-from byol3d.utils.atomic import atomic_write_json
+from byol3d.utils.atomic import atomic_write, atomic_write_json
 
 HEADLINE_ENV = "BYOL3D_HEADLINE_DIR"
 
@@ -49,7 +55,14 @@ MIOU_KEYS: dict[str, str] = {
     "miou_raw_linear": "Raw input channels, linear probe (floor)",
     "miou_majority": "Majority class (floor)",
 }
-SPECIAL_KEYS = set(MIOU_KEYS) | {f"{k}_std" for k in MIOU_KEYS} | {"label_efficiency", "device", "seeds"}
+PICTURE_KEYS = ("turntable",)
+SPECIAL_KEYS = (set(MIOU_KEYS) | {f"{k}_std" for k in MIOU_KEYS} | {"label_efficiency", "device", "seeds"}
+                | set(PICTURE_KEYS))
+
+
+def _check_chapter(chapter: str) -> None:
+    if not chapter or "/" in chapter or chapter.startswith("."):
+        raise ValueError(f"record_headline: chapter must be a notebook stem like '04_segmentation_probe', got {chapter!r}")
 
 
 def record_headline(chapter: str, values: Mapping[str, object]) -> Path | None:
@@ -57,13 +70,30 @@ def record_headline(chapter: str, values: Mapping[str, object]) -> Path | None:
     folder = os.environ.get(HEADLINE_ENV, "")
     if not folder:
         return None
-    if not chapter or "/" in chapter or chapter.startswith("."):
-        raise ValueError(f"record_headline: chapter must be a notebook stem like '04_segmentation_probe', got {chapter!r}")
+    _check_chapter(chapter)
     path = Path(folder) / f"{chapter}.json"
     merged = load_headline(path)
     merged.update(dict(values))
     json.dumps(merged)  # fail here, in the notebook, if something is not JSON-serialisable
     return atomic_write_json(path, merged)
+
+
+def record_picture(chapter: str, key: str, picture: str | os.PathLike) -> Path | None:
+    """Hand the file `picture` to the report index under `key` (one of PICTURE_KEYS); a no-op outside
+    the report builder, like `record_headline`."""
+    folder = os.environ.get(HEADLINE_ENV, "")
+    if not folder:
+        return None
+    _check_chapter(chapter)
+    if key not in PICTURE_KEYS:
+        raise ValueError(f"record_picture: key must be one of {PICTURE_KEYS}, got {key!r}")
+    picture = Path(picture)
+    if not picture.is_file():
+        raise FileNotFoundError(f"{picture}: no such picture to record for the report index")
+    name = f"{chapter}-{key}{picture.suffix}"
+    atomic_write(Path(folder) / name, lambda tmp: shutil.copyfile(picture, tmp))
+    record_headline(chapter, {key: name})
+    return Path(folder) / name
 
 
 def load_headline(path: str | os.PathLike) -> dict:

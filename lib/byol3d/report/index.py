@@ -1,8 +1,9 @@
-"""The report's index.html: course outline, headline numbers, chapter links, provenance.
+"""The report's index.html: course outline, headline pictures and numbers, chapter links, provenance.
 
 Filled from `index.html` (a `string.Template` beside this module) with values the builder measured
-(wall time, device, commit) and the key figures the notebooks recorded (`byol3d.report.headline`).
-Plain HTML and inline CSS: the index needs no JavaScript.
+(wall time, device, commit), the key figures the notebooks recorded (`byol3d.report.headline`) and the
+pictures shipped beside the page (`byol3d.report.index_charts`, the chapter 04 turntable). Plain HTML,
+inline CSS and <img> tags: the index needs no JavaScript.
 """
 
 from __future__ import annotations
@@ -108,14 +109,39 @@ def chapter_rows(chapters: list[Chapter]) -> str:
     return "".join(rows)
 
 
-def render_index(chapters: list[Chapter], profile: str, date: str, commit: str, data_root: str) -> str:
-    """The full index.html text; headline values from later chapters override earlier ones."""
+def picture(file: str | None, alt: str, caption: str) -> str:
+    """A <figure> showing `file` (beside index.html), or nothing when the picture was not made."""
+    if not file:
+        return ""
+    return (f'<figure><img src="{html.escape(file)}" alt="{html.escape(alt)}">'
+            f"<figcaption class=muted>{caption}</figcaption></figure>")
+
+
+def merged_figures(chapters: list[Chapter]) -> dict:
+    """Every chapter's key figures in one dict; values from later chapters override earlier ones."""
     merged: dict = {}
     for ch in chapters:
         merged.update(ch.figures)
+    return merged
+
+
+def render_index(chapters: list[Chapter], profile: str, date: str, commit: str, data_root: str,
+                 pictures: dict[str, str] | None = None) -> str:
+    """The full index.html text. pictures: {"headline", "efficiency", "turntable"} -> file name beside
+    the page (each optional)."""
+    merged, pictures = merged_figures(chapters), pictures or {}
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         profile=html.escape(profile), date=html.escape(date), commit=html.escape(commit),
         data_root=html.escape(data_root), headline=headline_table(merged),
+        turntable=picture(pictures.get("turntable"), "turntable of a validation scene",
+                          "A validation scene turning: ground truth (left) beside the BYOL probe's prediction "
+                          "(right), ScanNet20 colours, unlabelled points black (chapter 04)."),
+        headline_chart=picture(pictures.get("headline"), "bar chart of validation mIoU per method",
+                               "Validation mIoU per method: bars are means over seeds, whiskers one standard "
+                               "deviation; grey bars are floors."),
+        efficiency_chart=picture(pictures.get("efficiency"), "label-efficiency curves",
+                                 "The same methods trained on a nested share of the labelled training scenes; "
+                                 "no whisker where a method ran with one seed."),
         efficiency=efficiency_table(merged), chapters=chapter_rows(chapters),
         total=f"{sum(ch.seconds for ch in chapters) / 60:.1f}",
         budget_note="" if profile == "full" else (

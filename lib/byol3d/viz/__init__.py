@@ -1,5 +1,5 @@
 """Plotly figures for the course: 3D scene viewers, training curves, per-class bars, confusion maps,
-feature embeddings. Call `setup_plotly()` once per notebook so figures survive into the HTML report
+feature embeddings; and a turntable GIF of a scene (matplotlib, for pages without JavaScript). Call `setup_plotly()` once per notebook so figures survive into the HTML report
 (see `byol3d.viz.plotly_setup` for the renderer choice)."""
 
 from byol3d.viz.charts import (
@@ -14,9 +14,10 @@ from byol3d.viz.charts import (
 )
 from byol3d.viz.plotly_setup import current_mode, setup_plotly
 from byol3d.viz.scene3d import scene_figure, side_by_side, subsample
+from byol3d.viz.turntable import save_turntable
 
 __all__ = [
     "bar_figure", "class_iou_figure", "confusion_figure", "current_mode", "embedding_figure",
-    "heatmap_figure", "html_table", "line_figure", "scene_figure", "setup_plotly", "side_by_side", "spread_bar_figure",
-    "subsample",
+    "heatmap_figure", "html_table", "line_figure", "save_turntable", "scene_figure", "setup_plotly", "side_by_side",
+    "spread_bar_figure", "subsample",
 ]
