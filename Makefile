@@ -7,7 +7,7 @@ DATA    ?= data/synthrooms
 # System packages: open3d needs libusb at import time; the browser test drives Debian's headless Chromium.
 APT_PACKAGES := libusb-1.0-0 chromium
 
-.PHONY: setup system-deps test test-fast data report bench clean-reports
+.PHONY: setup system-deps test test-fast data report bench clean-reports tensorboard
 
 setup: $(VENV)/.installed
 
@@ -46,3 +46,7 @@ report: data
 bench: setup
 	$(PY) bench/ops.py
 	$(PY) bench/model.py
+
+# TensorBoard over every run folder under runs/ (tags byol/* and probe/<method>/*); open the address it prints.
+tensorboard: setup
+	$(PY) -m tensorboard.main --logdir runs
