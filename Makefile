@@ -7,7 +7,7 @@ DATA    ?= data/synthrooms
 # System packages: open3d needs libusb at import time; the browser test drives Debian's headless Chromium.
 APT_PACKAGES := libusb-1.0-0 chromium
 
-.PHONY: setup system-deps test test-fast data report bench clean-reports lab
+.PHONY: setup system-deps test data report bench lab tensorboard
 
 setup: $(VENV)/.installed
 # JupyterLab settings of this environment only: double-clicking a paired .py opens it as a notebook (jupytext).
@@ -57,3 +57,7 @@ $(LAB_SETTINGS): $(VENV)/.installed
 bench: setup
 	$(PY) bench/ops.py
 	$(PY) bench/model.py
+
+# TensorBoard over every run folder under runs/ (tags byol/* and probe/<method>/*); open the address it prints.
+tensorboard: setup
+	$(PY) -m tensorboard.main --logdir runs

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,7 +24,7 @@ from byol3d.config import ConfigError, save_yaml
 from byol3d.data.cache import list_scenes
 from byol3d.data.dataset import DataConfig, TwoViewDataset, collate_views
 from byol3d.models.config import PointNeXtConfig
-from byol3d.pretrain import PretrainConfig, load_config, run_pretrain
+from byol3d.pretrain import METRIC_KEYS, PretrainConfig, load_config, run_pretrain
 from byol3d.train.checkpoint import load_checkpoint, load_pretrained
 
 
@@ -112,12 +113,24 @@ def _metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+def _assert_events_are_the_metrics(run: Path, scalars: dict) -> None:
+    """The run's TensorBoard scalars are metrics.jsonl's columns: tag byol/<key> for every key in use (not
+    None), one point per step, the same values (stored as float32)."""
+    rows = _metrics(run)
+    keys = [key for key in METRIC_KEYS if key != "step" and rows[0][key] is not None]
+    assert sorted(scalars) == sorted(f"byol/{key}" for key in keys)
+    for key in keys:
+        assert scalars[f"byol/{key}"] == [(r["step"], float(np.float32(r[key]))) for r in rows], key
+
+
 @pytest.mark.slow
-def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path):
+def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path, event_scalars):
     cfg = _tiny(steps=12, warmup=2, lr=2e-3, loss="global+dense")
     run = run_pretrain(cfg, synth_processed, tmp_path / "run")
     rows = _metrics(run)
     assert [r["step"] for r in rows] == list(range(1, 13))
+    _assert_events_are_the_metrics(run, event_scalars(run))
+    assert "byol/loss_region" not in event_scalars(run)  # a term the config does not use: no tag
     first, last = sum(r["loss"] for r in rows[:3]) / 3, sum(r["loss"] for r in rows[-3:]) / 3
     assert last < first, (first, last)
     healthy = 1 / cfg.proj_out**0.5
@@ -144,7 +157,7 @@ def _cli(data: Path, config: Path, out: Path, *extra: str) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_sigkill_and_resume_gives_identical_weights(synth_processed, tmp_path):
+def test_sigkill_and_resume_gives_identical_weights(synth_processed, tmp_path, event_scalars):
     config = tmp_path / "resume.yaml"
     save_yaml(_tiny(steps=10, ckpt_every=3, loss="global+dense"), config)
     reference = _cli(synth_processed, config, tmp_path / "ref")
@@ -168,6 +181,9 @@ def test_sigkill_and_resume_gives_identical_weights(synth_processed, tmp_path):
             assert torch.equal(value, res[part][name]), f"{part}.{name} differs after resume"
     assert [r["step"] for r in _metrics(killed_out)] == list(range(1, 11))
     assert [r["loss"] for r in _metrics(killed_out)] == [r["loss"] for r in _metrics(tmp_path / "ref")]
+    # two event files (killed attempt, resume); read back, one point per step: what metrics.jsonl holds
+    assert len(list((killed_out / "tensorboard").glob("events.out.tfevents.*"))) == 2
+    _assert_events_are_the_metrics(killed_out, event_scalars(killed_out))
 
 
 def _free_port() -> int:
@@ -184,9 +200,11 @@ def _ddp_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
 
 
 @pytest.mark.slow
-def test_two_process_gloo_ddp_run(synth_processed, tmp_path):
+def test_two_process_gloo_ddp_run(synth_processed, tmp_path, event_scalars):
     out = tmp_path / "ddp"
     torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), str(synth_processed), str(out)), nprocs=2)
     rows = _metrics(out)
     assert [r["step"] for r in rows] == [1, 2]
+    assert len(list((out / "tensorboard").iterdir())) == 1  # only rank 0 writes events
+    _assert_events_are_the_metrics(out, event_scalars(out))
     assert load_pretrained(out / "encoder.pt") is not None

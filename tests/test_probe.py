@@ -138,12 +138,25 @@ def test_config_presets_yaml_and_errors(tmp_path):
         run_probe(_tiny_cfg(), tmp_path, "scratch", tmp_path / "out", checkpoint=tmp_path / "encoder.pt")
 
 
+def _assert_probe_events(metrics: dict, scalars: dict) -> None:
+    """The probe run's TensorBoard scalars: the training loss of every step, then the end-of-run numbers
+    at the last step, as metrics.json holds them (stored as float32)."""
+    method, losses = metrics["method"], metrics["train_loss"]
+    assert scalars[f"probe/{method}/train_loss"] == [(i, float(np.float32(v))) for i, v in enumerate(losses, 1)]
+    final = {"val_miou": "miou", "val_macc": "macc", "val_oa": "oa"}
+    if "train_accuracy" in metrics:
+        final["train_accuracy"] = "train_accuracy"
+    assert sorted(scalars) == sorted(f"probe/{method}/{tag}" for tag in ["train_loss", *final])
+    for tag, key in final.items():
+        assert scalars[f"probe/{method}/{tag}"] == [(len(losses), float(np.float32(metrics[key])))], tag
+
+
 def _labelled_vertices(root, split: str, scene_ids: list[str]) -> int:
     return sum(int((load_scene(root / split / s)["segment20"] >= 0).sum()) for s in scene_ids)
 
 
 @pytest.mark.slow
-def test_random_and_scratch_end_to_end(synth_processed, tmp_path, one_thread):
+def test_random_and_scratch_end_to_end(synth_processed, tmp_path, one_thread, event_scalars):
     """CLI run of the random probe, run_probe of scratch: same training scenes, sane metrics, reloadable."""
     cfg_path = tmp_path / "tiny.yaml"
     save_yaml(_tiny_cfg(), cfg_path)
@@ -157,6 +170,7 @@ def test_random_and_scratch_end_to_end(synth_processed, tmp_path, one_thread):
     assert confusion.shape == (NUM_CLASSES, NUM_CLASSES)
     assert confusion.sum() == _labelled_vertices(synth_processed, "val", metrics["eval_scenes"])
     assert metrics["method"] == "random" and metrics["fraction"] == 0.5 and len(metrics["train_scenes"]) == 2
+    _assert_probe_events(metrics, event_scalars(out))
     # the saved predictor reproduces the evaluation exactly (same precision: the probe's bf16 autocast)
     eval_set = EvalDataset(synth_processed, "val", _tiny_cfg().data, fraction=_tiny_cfg().eval_fraction)
     with bf16_autocast(torch.device("cpu"), _tiny_cfg().amp):
@@ -166,6 +180,7 @@ def test_random_and_scratch_end_to_end(synth_processed, tmp_path, one_thread):
     assert scratch["train_scenes"] == metrics["train_scenes"]  # the same subset for every method
     assert 0 <= scratch["miou"] <= 1 and np.array(scratch["confusion"]).sum() == confusion.sum()
     assert isinstance(load_probe(tmp_path / "scratch"), PointNeXt)
+    _assert_probe_events(scratch, event_scalars(tmp_path / "scratch"))
 
 
 @pytest.mark.slow

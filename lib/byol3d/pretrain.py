@@ -4,12 +4,13 @@
     torchrun --nproc_per_node=N -m byol3d.pretrain ...        (DistributedDataParallel, one GPU per process)
 
 Run folder: byol3d-run.json (marker: only such folders, or new / empty ones, are used), config.yaml,
-metrics.jsonl (one JSON line per step), checkpoints/last.pt (every `ckpt_every` steps and at the end)
-and encoder.pt (the online PointNeXt, written last: its presence means the run finished). A run is tied
-to its data by a content fingerprint (byol3d.data.cache.data_fingerprint) and stops at the first
-non-finite loss or weight. `--resume` continues from checkpoints/last.pt exactly where it stopped: the
-data order and augmentations depend only on (seed, epoch, item), the dense-pair sampling on
-(seed, step, rank), and the checkpoint holds weights, optimiser, scheduler and RNG states.
+metrics.jsonl (one JSON line per step), tensorboard/ (the same numbers as TensorBoard event files, tags
+`byol/<metric>`: byol3d.train.tensorboard_log; `make tensorboard`), checkpoints/last.pt (every
+`ckpt_every` steps and at the end) and encoder.pt (the online PointNeXt, written last: its presence means
+the run finished). A run is tied to its data by a content fingerprint (byol3d.data.cache.data_fingerprint)
+and stops at the first non-finite loss or weight. `--resume` continues from checkpoints/last.pt exactly
+where it stopped: the data order and augmentations depend only on (seed, epoch, item), the dense-pair
+sampling on (seed, step, rank), and the checkpoint holds weights, optimiser, scheduler and RNG states.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from byol3d.train.distributed import (DistInfo, ResumableSampler, check_replicas
                                       init_distributed, mean_across_ranks, prepare_batchnorm, wrap_ddp)
 from byol3d.train.finite import NonFiniteError, first_non_finite
 from byol3d.train.schedule import cosine_with_warmup
+from byol3d.train.tensorboard_log import log_scalars, open_writer, require_tensorboard
 from byol3d.utils.atomic import atomic_write_text, remove_stale_temporaries
 from byol3d.utils.run_folder import check_run_folder, mark_run_folder
 from byol3d.utils.runtime import bf16_autocast, seed_everything
@@ -305,12 +307,14 @@ def build_training(cfg: PretrainConfig, info: DistInfo, total: int):
     return model, wrap_ddp(model.online, info), optimizer, cosine_with_warmup(optimizer, total, cfg.warmup)
 
 
-def _log_step(metrics: dict, step: int, seconds: float, path: Path, bar: tqdm) -> None:
-    """Append the step's metrics (METRIC_KEYS; None where a loss term is not used) to metrics.jsonl."""
+def _log_step(metrics: dict, step: int, seconds: float, path: Path, writer, bar: tqdm) -> None:
+    """Append the step's metrics (METRIC_KEYS; None where a loss term is not used) to metrics.jsonl, then
+    give them to the TensorBoard writer as `byol/<key>`."""
     row = {key: metrics.get(key) for key in METRIC_KEYS}
     row.update(step=step, seconds=round(seconds, 4))
     with open(path, "a") as f:
         f.write(json.dumps(row) + "\n")
+    log_scalars(writer, "byol", {k: v for k, v in row.items() if k != "step"}, step)
     bar.update(1)
     bar.set_postfix(loss=f"{row['loss']:.3f}", std=f"{row['collapse_std']:.3f}")
 
@@ -321,30 +325,37 @@ def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resu
     model, online, optimizer, scheduler = build_training(cfg, info, total)
     ckpt, metrics_path = out / "checkpoints" / "last.pt", out / "metrics.jsonl"
     step = _restore(model, optimizer, scheduler, ckpt, cfg, data, steps_per_epoch) if resume and ckpt.exists() else 0
+    writer = None
     if info.is_main:
         mark_run_folder(out, "pretrain")
         save_yaml(cfg, out / "config.yaml")
         atomic_write_text(metrics_path, "".join(f"{line}\n" for line in _read_metrics(metrics_path, step)))
+        writer = open_writer(out, first_step=step + 1)  # TensorBoard drops what a killed attempt logged after it
     model.train()
     bar = tqdm(total=total, initial=step, desc="BYOL pre-training", disable=not info.is_main)
-    while step < total:
-        epoch, position = divmod(step, steps_per_epoch)
-        set_loader_epoch(loader, epoch)
-        sampler.set_start(position * cfg.batch_size)
-        for views in loader:
-            start = time.perf_counter()
-            metrics = train_step(model, online, optimizer, scheduler, views, cfg, step, total, info)
-            step += 1
-            _check_loss(metrics["loss"], step, out)
-            if step % cfg.ckpt_every == 0 or step == total:
-                _check_weights(model, step, out)  # on every rank: replicas are equal, so all stop together
-            if info.is_main:
-                _log_step(metrics, step, time.perf_counter() - start, metrics_path, bar)
+    try:
+        while step < total:
+            epoch, position = divmod(step, steps_per_epoch)
+            set_loader_epoch(loader, epoch)
+            sampler.set_start(position * cfg.batch_size)
+            for views in loader:
+                start = time.perf_counter()
+                metrics = train_step(model, online, optimizer, scheduler, views, cfg, step, total, info)
+                step += 1
+                _check_loss(metrics["loss"], step, out)
                 if step % cfg.ckpt_every == 0 or step == total:
-                    _save(model, optimizer, scheduler, ckpt, cfg, data, step, steps_per_epoch)
-            if step >= total:
-                break
-    bar.close()
+                    _check_weights(model, step, out)  # on every rank: replicas are equal, so all stop together
+                if info.is_main:
+                    _log_step(metrics, step, time.perf_counter() - start, metrics_path, writer, bar)
+                    if step % cfg.ckpt_every == 0 or step == total:
+                        writer.flush()  # events up to the checkpoint on disk before it: a resume keeps them
+                        _save(model, optimizer, scheduler, ckpt, cfg, data, step, steps_per_epoch)
+                if step >= total:
+                    break
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
     check_replicas_equal(model.online, info)
     if info.is_main:
         meta = {"method": "byol", "loss": cfg.loss, "steps": total, "config_hash": config_hash(cfg), "data": data}
@@ -365,6 +376,7 @@ def run_pretrain(cfg: PretrainConfig, data_root: str | Path, out_dir: str | Path
             remove_stale_temporaries(folder)  # what writes killed in an earlier run left behind
     if status == "done":
         return out
+    require_tensorboard()  # on every rank, before the process group: a missing package stops all alike
     info = init_distributed(cfg.device)
     try:
         _train(cfg, Path(data_root), out, info, resume=status == "resume", data=data)

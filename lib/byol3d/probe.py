@@ -20,9 +20,10 @@ validation scene (byol3d.eval.predict; with `tiled_eval`, predicted in crops of 
 metrics by the ScanNet rule (byol3d.eval.metrics).
 
 RUN_DIR (written whole, atomically): byol3d-run.json (marker), metrics.json, config.yaml, probe.pt (the
-trained predictor, loadable with `load_probe`). An existing, non-empty RUN_DIR without the probe marker is
-refused, and every input (checkpoint, training and validation scenes) is read and checked before the first
-training step; a non-finite training loss stops the run.
+trained predictor, loadable with `load_probe`) and tensorboard/ (the training loss and the final metrics as
+TensorBoard event files, tags `probe/<method>/...`: byol3d.train.tensorboard_log). An existing, non-empty
+RUN_DIR without the probe marker is refused, and every input (checkpoint, training and validation scenes)
+is read and checked before the first training step; a non-finite training loss stops the run.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ from byol3d.transforms import AugmentConfig
 from byol3d.models.pointnext import PointNeXt
 from byol3d.train.checkpoint import CheckpointError, load_pretrained, safe_load
 from byol3d.train.finite import check_finite_losses
+from byol3d.train.tensorboard_log import require_tensorboard, write_probe_events
 from byol3d.utils.atomic import atomic_dir, atomic_torch_save, atomic_write_json, remove_stale_temporaries
 from byol3d.utils.run_folder import check_run_folder, mark_run_folder
 from byol3d.utils.runtime import bf16_autocast, pick_device, seed_everything
@@ -230,11 +232,12 @@ def _fit_majority(cfg: ProbeConfig, method: str, model: PointNeXt, train_set: Se
 def run_probe(cfg: ProbeConfig, data_root: str | Path, method: str, out_dir: str | Path,
               checkpoint: str | Path | None = None, fraction: float = 1.0) -> dict:
     """Train `method` on `fraction` of the training scenes, evaluate on whole validation scenes, write
-    out_dir/{metrics.json, config.yaml, probe.pt} (the folder appears complete or not at all) and
-    return the metrics dict."""
+    out_dir/{metrics.json, config.yaml, probe.pt, tensorboard/} (the folder appears complete or not at all)
+    and return the metrics dict."""
     start = time.perf_counter()
     out_dir = Path(out_dir)
     check_run_folder(out_dir, "probe")
+    require_tensorboard()  # a missing package stops the run now, not after training
     remove_stale_temporaries(out_dir.parent, out_dir.name)  # of an earlier probe killed while writing it
     device = pick_device(cfg.device)
     model = _network(cfg, method, checkpoint)
@@ -265,6 +268,7 @@ def run_probe(cfg: ProbeConfig, data_root: str | Path, method: str, out_dir: str
         save_yaml(cfg, tmp / "config.yaml")
         atomic_torch_save(payload, tmp / "probe.pt")
         atomic_write_json(tmp / "metrics.json", metrics)
+        write_probe_events(tmp, method, metrics)
     return metrics
 
 
