@@ -11,6 +11,7 @@ backend run on the GPU (the cpu backend only exists on the CPU); their results c
 inside the timed call, which also waits for the queued kernels.
 
     .venv/bin/python bench/ops.py            # prints one JSON line per op, then FPS+ball combined
+    .venv/bin/python bench/ops.py --rounds 5 --no-torch-backend   # + the median speedup and its range
     python3 bench/ops.py --device cuda       # the same on a GPU
 """
 
@@ -186,15 +187,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--radius", type=float, default=0.1)
     parser.add_argument("--repeats", type=int, default=3, help="best-of for the cpu backend (and torch on a GPU)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole comparison; print median and range")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-torch-backend", action="store_true", help="skip timing the torch backend")
     parser.add_argument("--device", default="cpu", help="where the reference and the torch backend run: cpu, cuda")
     return parser.parse_args()
 
 
-def main() -> None:
-    args = parse_args()
-    torch.set_num_threads(args.threads)
+def one_round(args: argparse.Namespace) -> dict:
+    """Time every op against the reference once (printing a line per op and check); the FPS + ball row."""
     xyz = room_cloud(args.points)  # (N, 3)
     off, new_off = torch.tensor([args.points]), torch.tensor([args.samples])  # (1,), (1,)
     feats = torch.randn(args.samples, 32)  # (M, 32) centre features to interpolate back
@@ -229,7 +230,28 @@ def main() -> None:
     note = "neighbour choice differs only where cdist's rounding reorders near-equal distances"
     print(json.dumps({"check": "three_nn_interpolate", "rows_within_1e-4_fraction": round(agree, 4), "note": note}),
           flush=True)
-    print(json.dumps(combined_row(fps, ball)), flush=True)
+    row = combined_row(fps, ball)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def spread_row(rows: list[dict]) -> dict:
+    """FPS + ball query over several rounds: the median speedup and its range (the reference, a python
+    loop, slows far more than ours when other jobs share the cores, so quote an idle machine's median)."""
+    speedups = sorted(r["speedup"] for r in rows)
+    return {"op": "fps+ball_query", "rounds": len(rows), "speedup_median": round(float(np.median(speedups)), 1),
+            "speedup_min": speedups[0], "speedup_max": speedups[-1],
+            "ours_s_median": round(float(np.median([r["ours_s"] for r in rows])), 4),
+            "reference_s_median": round(float(np.median([r["reference_s"] for r in rows])), 2),
+            "load_average_1min": round(os.getloadavg()[0], 2)}
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    rows = [one_round(args) for _ in range(args.rounds)]
+    if args.rounds > 1:
+        print(json.dumps(spread_row(rows)), flush=True)
 
 
 if __name__ == "__main__":
