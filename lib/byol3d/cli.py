@@ -1,12 +1,21 @@
-"""The one top-level error handler of every byol3d command line.
+"""The `byol3d` command and the one top-level error handler of every byol3d command line.
 
-A user error (a bad config, a bad data file, a wrong checkpoint or run folder, a missing input, a full
-disk) is printed as one line, `error: <file>: <reason>`, and the command exits with status 2. Anything
-else is a bug in byol3d and keeps its traceback.
+    byol3d pretrain | probe | data {synthrooms,generate,preprocess} | report | export | view  [options]
+
+`byol3d <command> ARGS` runs the same `main(ARGS)` as the module forms (`python -m byol3d.pretrain
+ARGS`, ...), which keep working; `python -m byol3d` is this same command (`main` below, also the console
+script of pyproject.toml). A command's module is imported only when the command runs, so `byol3d --help`
+and `byol3d data ...` do not load what they do not use.
+
+A user error (a bad config, a bad data file, a wrong checkpoint or run folder, a missing input or optional
+tool, a full disk) is printed as one line, `error: <file>: <reason>`, and the command exits with status 2.
+Anything else is a bug in byol3d and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
 from typing import Callable
 
@@ -16,10 +25,27 @@ from byol3d.models.config import ModelConfigError
 from byol3d.train.checkpoint import CheckpointError
 from byol3d.train.finite import NonFiniteError
 from byol3d.utils.atomic import DiskFullError
+from byol3d.utils.optional import NotAvailable
 
 USER_ERRORS = (ConfigError, DataError, ModelConfigError, CheckpointError, NonFiniteError, DiskFullError,
-               FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+               NotAvailable, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 USAGE_ERROR = 2  # the exit status of argparse for a bad command line, and ours for bad input
+
+PROG = "byol3d"
+# command -> ("module:function" called with the remaining arguments, one-line summary)
+COMMANDS = {
+    "pretrain": ("byol3d.pretrain:main", "BYOL pre-training of PointNeXt (resumable; also under torchrun)"),
+    "probe": ("byol3d.probe:main", "segmentation probe, fine-tuning or a floor, scored on the validation scenes"),
+    "data": ("byol3d.cli:data_main", "the data: synthrooms (the default set) | generate | preprocess"),
+    "report": ("byol3d.report.build:main", "run the course notebooks and render the offline HTML report"),
+    "export": ("byol3d.viz.export:export_main", "a scene, its ground truth and a prediction as coloured .ply files"),
+    "view": ("byol3d.viz.export:view_main", "a scene, a prediction or .ply files in open3d's desktop viewer"),
+}
+DATA_COMMANDS = {
+    "synthrooms": ("byol3d.data.default:main", "generate and preprocess the default SynthRooms data, once"),
+    "generate": ("byol3d.data.synthrooms.__main__:main", "generate SynthRooms rooms in ScanNet's raw layout"),
+    "preprocess": ("byol3d.data.preprocess:main", "raw ScanNet (or SynthRooms) -> the preprocessed cache"),
+}
 
 
 def run_cli(main: Callable[[], object]) -> int:
@@ -31,3 +57,53 @@ def run_cli(main: Callable[[], object]) -> int:
         print(f"error: {err}", file=sys.stderr)
         return USAGE_ERROR
     return result if isinstance(result, int) else 0
+
+
+def _presets() -> str:
+    """The preset lines of `byol3d --help`, from the code (pretrain, probe and report share one list)."""
+    from byol3d.pretrain import PRESETS
+
+    return (f"presets: {', '.join(PRESETS)} (pretrain / probe --config, report --profile);\n"
+            "pretrain and probe also take a YAML config file as --config.\n\n")
+
+
+def _parser(prog: str, commands: dict[str, tuple[str, str]], description: str,
+            epilog: str) -> argparse.ArgumentParser:
+    width = max(map(len, commands))
+    listing = "\n".join(f"  {name:<{width}}  {summary}" for name, (_, summary) in commands.items())
+    return argparse.ArgumentParser(
+        prog=prog, usage=f"{prog} <command> [options]", description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"commands:\n{listing}\n\n{epilog}`{prog} <command> --help` lists the options of a command.")
+
+
+def dispatch(prog: str, commands: dict[str, tuple[str, str]], argv: list[str], description: str,
+             epilog: str = "") -> int:
+    """Run `commands[argv[0]]` on argv[1:] under run_cli; help for no command or -h, exit 2 for an unknown one."""
+    parser = _parser(prog, commands, description, epilog)
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help(sys.stdout if argv else sys.stderr)
+        return 0 if argv else USAGE_ERROR
+    name, rest = argv[0], argv[1:]
+    if name not in commands:
+        parser.error(f"unknown command {name!r}; choose from: {', '.join(commands)}")
+    module, function = commands[name][0].split(":")
+    target = getattr(importlib.import_module(module), function)
+    saved, sys.argv = sys.argv, [f"{prog} {name}", *rest]  # the command's parser names itself after argv[0]
+    try:
+        return run_cli(lambda: target(rest))
+    finally:
+        sys.argv = saved
+
+
+def data_main(argv: list[str] | None = None) -> int:
+    """`byol3d data <synthrooms|generate|preprocess> ...`."""
+    return dispatch(f"{PROG} data", DATA_COMMANDS, sys.argv[1:] if argv is None else argv,
+                    description="Make the data: SynthRooms (generated) or your ScanNet copy, preprocessed.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `byol3d` command (console script and `python -m byol3d`): the exit status."""
+    return dispatch(PROG, COMMANDS, sys.argv[1:] if argv is None else argv, epilog=_presets(),
+                    description="BYOL self-supervised pre-training of PointNeXt on ScanNet-format point clouds "
+                                "(`python -m byol3d` is the same command).")
