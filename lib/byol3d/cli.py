@@ -4,8 +4,7 @@
 
 `byol3d <command> ARGS` runs the same `main(ARGS)` as the module forms (`python -m byol3d.pretrain
 ARGS`, ...), which keep working; `python -m byol3d` is this same command (`main` below, also the console
-script of pyproject.toml). A command's module is imported only when the command runs, so `byol3d --help`
-and `byol3d data ...` do not load what they do not use.
+script of pyproject.toml).
 
 A user error (a bad config, a bad data file, a wrong checkpoint or run folder, a missing input or optional
 tool, a full disk) is printed as one line, `error: <file>: <reason>`, and the command exits with status 2.
@@ -15,7 +14,6 @@ Anything else is a bug in byol3d and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from typing import Callable
 
@@ -32,20 +30,48 @@ USER_ERRORS = (ConfigError, DataError, ModelConfigError, CheckpointError, NonFin
 USAGE_ERROR = 2  # the exit status of argparse for a bad command line, and ours for bad input
 
 PROG = "byol3d"
-# command -> ("module:function" called with the remaining arguments, one-line summary)
-COMMANDS = {
-    "pretrain": ("byol3d.pretrain:main", "BYOL pre-training of PointNeXt (resumable; also under torchrun)"),
-    "probe": ("byol3d.probe:main", "segmentation probe, fine-tuning or a floor, scored on the validation scenes"),
-    "data": ("byol3d.cli:data_main", "the data: synthrooms (the default set) | generate | preprocess"),
-    "report": ("byol3d.report.build:main", "run the course notebooks and render the offline HTML report"),
-    "export": ("byol3d.viz.export:export_main", "a scene, its ground truth and a prediction as coloured .ply files"),
-    "view": ("byol3d.viz.export:view_main", "a scene, a prediction or .ply files in open3d's desktop viewer"),
-}
-DATA_COMMANDS = {
-    "synthrooms": ("byol3d.data.default:main", "generate and preprocess the default SynthRooms data, once"),
-    "generate": ("byol3d.data.synthrooms.__main__:main", "generate SynthRooms rooms in ScanNet's raw layout"),
-    "preprocess": ("byol3d.data.preprocess:main", "raw ScanNet (or SynthRooms) -> the preprocessed cache"),
-}
+Command = Callable[[list[str]], object]  # a command's main(argv)
+
+
+# Each command imports its module only when it runs, so `byol3d --help` loads nothing it does not show.
+def _pretrain(argv: list[str]) -> object:
+    from byol3d.pretrain import main
+    return main(argv)
+
+
+def _probe(argv: list[str]) -> object:
+    from byol3d.probe import main
+    return main(argv)
+
+
+def _report(argv: list[str]) -> object:
+    from byol3d.report.build import main
+    return main(argv)
+
+
+def _export(argv: list[str]) -> object:
+    from byol3d.viz.export import export_main
+    return export_main(argv)
+
+
+def _view(argv: list[str]) -> object:
+    from byol3d.viz.export import view_main
+    return view_main(argv)
+
+
+def _synthrooms(argv: list[str]) -> object:
+    from byol3d.data.default import main
+    return main(argv)
+
+
+def _generate(argv: list[str]) -> object:
+    from byol3d.data.synthrooms.__main__ import main
+    return main(argv)
+
+
+def _preprocess(argv: list[str]) -> object:
+    from byol3d.data.preprocess import main
+    return main(argv)
 
 
 def run_cli(main: Callable[[], object]) -> int:
@@ -67,7 +93,7 @@ def _presets() -> str:
             "pretrain and probe also take a YAML config file as --config.\n\n")
 
 
-def _parser(prog: str, commands: dict[str, tuple[str, str]], description: str,
+def _parser(prog: str, commands: dict[str, tuple[Command, str]], description: str,
             epilog: str) -> argparse.ArgumentParser:
     width = max(map(len, commands))
     listing = "\n".join(f"  {name:<{width}}  {summary}" for name, (_, summary) in commands.items())
@@ -77,7 +103,7 @@ def _parser(prog: str, commands: dict[str, tuple[str, str]], description: str,
         epilog=f"commands:\n{listing}\n\n{epilog}`{prog} <command> --help` lists the options of a command.")
 
 
-def dispatch(prog: str, commands: dict[str, tuple[str, str]], argv: list[str], description: str,
+def dispatch(prog: str, commands: dict[str, tuple[Command, str]], argv: list[str], description: str,
              epilog: str = "") -> int:
     """Run `commands[argv[0]]` on argv[1:] under run_cli; help for no command or -h, exit 2 for an unknown one."""
     parser = _parser(prog, commands, description, epilog)
@@ -87,8 +113,7 @@ def dispatch(prog: str, commands: dict[str, tuple[str, str]], argv: list[str], d
     name, rest = argv[0], argv[1:]
     if name not in commands:
         parser.error(f"unknown command {name!r}; choose from: {', '.join(commands)}")
-    module, function = commands[name][0].split(":")
-    target = getattr(importlib.import_module(module), function)
+    target = commands[name][0]
     saved, sys.argv = sys.argv, [f"{prog} {name}", *rest]  # the command's parser names itself after argv[0]
     try:
         return run_cli(lambda: target(rest))
@@ -96,10 +121,27 @@ def dispatch(prog: str, commands: dict[str, tuple[str, str]], argv: list[str], d
         sys.argv = saved
 
 
+DATA_COMMANDS: dict[str, tuple[Command, str]] = {
+    "synthrooms": (_synthrooms, "generate and preprocess the default SynthRooms data, once"),
+    "generate": (_generate, "generate SynthRooms rooms in ScanNet's raw layout"),
+    "preprocess": (_preprocess, "raw ScanNet (or SynthRooms) -> the preprocessed cache"),
+}
+
+
 def data_main(argv: list[str] | None = None) -> int:
     """`byol3d data <synthrooms|generate|preprocess> ...`."""
     return dispatch(f"{PROG} data", DATA_COMMANDS, sys.argv[1:] if argv is None else argv,
                     description="Make the data: SynthRooms (generated) or your ScanNet copy, preprocessed.")
+
+
+COMMANDS: dict[str, tuple[Command, str]] = {
+    "pretrain": (_pretrain, "BYOL pre-training of PointNeXt (resumable; also under torchrun)"),
+    "probe": (_probe, "segmentation probe, fine-tuning or a floor, scored on the validation scenes"),
+    "data": (data_main, "the data: synthrooms (the default set) | generate | preprocess"),
+    "report": (_report, "run the course notebooks and render the offline HTML report"),
+    "export": (_export, "a scene, its ground truth and a prediction as coloured .ply files"),
+    "view": (_view, "a scene, a prediction or .ply files in open3d's desktop viewer"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,22 +23,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from byol3d.utils.optional import import_optional
+
 if TYPE_CHECKING:  # imported when used (require_tensorboard): the package is checked before a run starts
     from torch.utils.tensorboard import SummaryWriter
 
 TENSORBOARD_DIR = "tensorboard"  # event files: <run folder>/tensorboard/events.out.tfevents.*
-MISSING = ("TensorBoard logging needs the `tensorboard` package (pinned in requirements.txt): run `make setup`, "
-           "or `pip install -r requirements.txt`")
+MISSING_HINT = ("TensorBoard logging needs the `tensorboard` package (pinned in requirements.txt): run `make setup`, "
+                "or `pip install -r requirements.txt`")
 
 
 def require_tensorboard() -> type[SummaryWriter]:
-    """torch's SummaryWriter class; ModuleNotFoundError naming the package when tensorboard is missing.
+    """torch's SummaryWriter class, or NotAvailable (a user error: one line, exit 2) naming the package.
     Called before a run starts, so a missing package stops it before any training, not at the end."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as err:  # torch.utils.tensorboard raises a bare ImportError without tensorboard
-        raise ModuleNotFoundError(MISSING, name="tensorboard") from err
-    return SummaryWriter
+    return import_optional("torch.utils.tensorboard", MISSING_HINT).SummaryWriter
 
 
 def open_writer(run_dir: str | Path, first_step: int = 1) -> SummaryWriter:

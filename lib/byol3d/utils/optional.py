@@ -1,5 +1,5 @@
-"""Optional pieces (open3d, a display) that only some commands need: a missing one fails when it is used,
-with what to do, instead of breaking `import byol3d` for everyone.
+"""Optional pieces (open3d, a display, tensorboard) that only some commands need: a missing one fails
+when it is used, with what to do, instead of breaking `import byol3d` for everyone.
 """
 
 from __future__ import annotations
