@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from byol3d.data.dataset import SegmentationDataset, TwoViewDataset, collate_scenes, collate_views
 from byol3d.data.labels import IGNORE_INDEX
 from byol3d.models import PointNeXt
-from byol3d.pretrain import PretrainConfig, build_training
+from byol3d.pretrain import PretrainConfig, build_training, start_tau
 from byol3d.probe import ProbeConfig
 from byol3d.train.distributed import DistInfo
 from byol3d.utils.runtime import bf16_autocast, fast_bf16
@@ -57,7 +57,8 @@ def load_peak_rss():
 def byol_case(data_root: Path) -> tuple[str, object, object, int]:
     """(case name, reference step, ours step, points per step) for a BYOL step on a fixed batch."""
     cfg = PretrainConfig.quick()
-    views = collate_views([TwoViewDataset(data_root, cfg.split, cfg.data, seed=0)[i] for i in range(cfg.batch_size)])
+    dataset = TwoViewDataset(data_root, cfg.split, cfg.data, seed=0)
+    views = collate_views([dataset[i % len(dataset)] for i in range(cfg.batch_size)])  # cycles on tiny test data
     info = DistInfo(rank=0, world_size=1, local_rank=0, device=CPU)
 
     def stepper(amp: bool, share_plans: bool):
@@ -72,7 +73,7 @@ def byol_case(data_root: Path) -> tuple[str, object, object, int]:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), cfg.clip)
             optimizer.step()
-            model.update_target(cfg.tau_base)
+            model.update_target(start_tau(cfg, cfg.steps))
             return loss.item()
         return step
 
@@ -89,7 +90,7 @@ def segmentation_case(data_root: Path) -> tuple[str, object, object, int]:
     """
     cfg = ProbeConfig.quick()
     dataset = SegmentationDataset(data_root, cfg.train_split, cfg.data, train=True, seed=0)
-    batch = collate_scenes([dataset[i] for i in range(cfg.batch_size)])
+    batch = collate_scenes([dataset[i % len(dataset)] for i in range(cfg.batch_size)])  # cycles on tiny test data
     torch.manual_seed(0)
     initial = PointNeXt(cfg.model).train()
 

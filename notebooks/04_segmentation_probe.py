@@ -97,7 +97,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from byol3d import experiments
 from byol3d.config import config_hash, to_dict
 from byol3d.data.dataset import EvalDataset, collate_scenes
-from byol3d.data.labels import NUM_CLASSES, SCANNET20_NAMES
+from byol3d.data.labels import NUM_CLASSES, SCANNET20_NAMES, error_colors
 from byol3d.eval.features import collect_features, freeze, sample_points
 from byol3d.eval.predict import predict_scene
 from byol3d.probe import load_probe
@@ -335,8 +335,7 @@ for i in range(min(VIEW_SCENES, len(view_set))):
     batch = {k: v.to(torch_device) if torch.is_tensor(v) else v for k, v in collate_scenes([view_set[i]]).items()}
     pred, _ = predict_scene(predictor, batch, crop_points)
     coord, truth, pred = batch["coord"].cpu().numpy(), batch["label"].cpu().numpy(), pred.cpu().numpy()
-    errors = np.where((truth == pred)[:, None], np.uint8(200), np.array([214, 39, 40], dtype=np.uint8))
-    errors[truth < 0] = 0
+    errors = error_colors(truth, pred)  # (N, 3) grey = right, red = wrong, black = unlabelled
     labelled = truth >= 0
     print(f"{batch['scene_id'][0]}: {len(coord)} voxels, {100 * (pred[labelled] == truth[labelled]).mean():.1f}% "
           "of labelled voxels right")

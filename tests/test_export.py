@@ -20,10 +20,11 @@ import pytest
 
 from byol3d import cli
 from byol3d.data.cache import list_scenes, load_scene
-from byol3d.data.labels import IGNORE_COLOR, IGNORE_INDEX, SCANNET20_COLORS, SCANNET20_NAMES, label_colors
+from byol3d.data.labels import (IGNORE_COLOR, IGNORE_INDEX, RIGHT_COLOR, SCANNET20_COLORS, SCANNET20_NAMES, WRONG_COLOR,
+                                 label_colors)
 from byol3d.eval.metrics import confusion_matrix
 from byol3d.probe import ProbeConfig, run_probe
-from byol3d.viz.export import LAYERS, RIGHT_COLOR, WRONG_COLOR, export_main, geometries_to_show
+from byol3d.viz.export import LAYERS, export_main, geometries_to_show
 from byol3d.viz.pointcloud import cloud_colors, open3d
 
 ROOT = Path(__file__).resolve().parents[1]

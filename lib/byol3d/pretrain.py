@@ -213,6 +213,11 @@ def _pair_generator(cfg: PretrainConfig, step: int, info: DistInfo) -> torch.Gen
     return torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 1009 + info.rank)
 
 
+def start_tau(cfg: PretrainConfig, total: int) -> float:
+    """The run's τ_base: `cfg.tau_base`, or the run-length rule (byol3d.byol.ema.tau_base_for) when None."""
+    return tau_base_for(total) if cfg.tau_base is None else cfg.tau_base
+
+
 def train_step(model: BYOL, online, optimizer, scheduler, views, cfg: PretrainConfig, step: int, total: int,
                info: DistInfo) -> dict:
     """One BYOL step: loss on both views, AdamW update, LR schedule, EMA of the target. Returns metrics."""
@@ -226,7 +231,7 @@ def train_step(model: BYOL, online, optimizer, scheduler, views, cfg: PretrainCo
     lr = optimizer.param_groups[0]["lr"]
     optimizer.step()
     scheduler.step()
-    tau = tau_schedule(step, total, tau_base_for(total) if cfg.tau_base is None else cfg.tau_base)
+    tau = tau_schedule(step, total, start_tau(cfg, total))
     model.update_target(tau)
     metrics = mean_across_ranks(metrics, info)
     return {**metrics, "lr": lr, "tau": tau}

@@ -29,6 +29,8 @@ SCANNET20_COLORS: tuple[tuple[int, int, int], ...] = (
     (158, 218, 229), (44, 160, 44), (112, 128, 144), (227, 119, 194), (82, 84, 163),
 )
 IGNORE_COLOR = (0, 0, 0)
+RIGHT_COLOR = (200, 200, 200)  # error maps: grey where a prediction is right ...
+WRONG_COLOR = (214, 39, 40)  # ... red where it is wrong (IGNORE_COLOR where the point is unlabelled)
 
 
 def nyu40_to_scannet20_table() -> np.ndarray:
@@ -43,3 +45,11 @@ def label_colors(labels: np.ndarray) -> np.ndarray:
     """(N,) ScanNet20 labels (IGNORE_INDEX allowed) -> (N, 3) uint8 colours."""
     palette = np.array(SCANNET20_COLORS + (IGNORE_COLOR,), dtype=np.uint8)
     return palette[np.where(labels < 0, NUM_CLASSES, labels)]
+
+
+def error_colors(labels: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """labels, pred (N,) -> (N, 3) uint8 error map: RIGHT_COLOR, WRONG_COLOR, IGNORE_COLOR where unlabelled."""
+    colors = np.where((labels == pred)[:, None], np.array(RIGHT_COLOR, dtype=np.uint8),
+                      np.array(WRONG_COLOR, dtype=np.uint8))  # (N, 3)
+    colors[labels < 0] = IGNORE_COLOR
+    return colors

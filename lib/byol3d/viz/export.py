@@ -28,7 +28,7 @@ from byol3d.config import load_yaml
 from byol3d.data.cache import list_scenes, load_scene
 from byol3d.data.dataset import EvalDataset, collate_scenes
 from byol3d.data.errors import DataError
-from byol3d.data.labels import IGNORE_COLOR, IGNORE_INDEX, label_colors
+from byol3d.data.labels import IGNORE_INDEX, error_colors, label_colors
 from byol3d.eval.predict import predict_scene
 from byol3d.probe import ProbeConfig, load_probe
 from byol3d.utils.runtime import bf16_autocast, pick_device
@@ -37,8 +37,6 @@ from byol3d.viz.pointcloud import (estimate_normals, point_cloud, read_ply, requ
 
 LAYERS = ("rgb", "gt", "pred", "error")
 PREDICTED = ("pred", "error")  # the layers that need a probe run
-RIGHT_COLOR = (200, 200, 200)  # error layer: grey = right ...
-WRONG_COLOR = (214, 39, 40)  # ... red = wrong (IGNORE_COLOR = unlabelled), as in chapter 04's viewers
 SCENES_LISTED = 10  # scene names a "no such scene" error shows
 
 
@@ -90,14 +88,6 @@ def scene_points(data_root: str | Path, split: str, scene: str, probe: str | Pat
     normal = estimate_normals(arrays["coord"]) if estimated else arrays["normal"]
     pred = None if probe is None else predict_vertices(probe, data_root, split, scene, pick_device(device))
     return ScenePoints(scene, arrays["coord"], arrays["color"], arrays["segment20"], normal, estimated, pred)
-
-
-def error_colors(label: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """label, pred (V,) -> (V, 3) uint8: grey where right, red where wrong, IGNORE_COLOR where unlabelled."""
-    right, wrong = np.array(RIGHT_COLOR, dtype=np.uint8), np.array(WRONG_COLOR, dtype=np.uint8)
-    colors = np.where((label == pred)[:, None], right, wrong)  # (V, 3) uint8
-    colors[label == IGNORE_INDEX] = IGNORE_COLOR
-    return colors
 
 
 def layer_colors(points: ScenePoints, layer: str) -> np.ndarray:
