@@ -25,7 +25,8 @@
 # This notebook looks at that data the way the models see it:
 # 1. dataset statistics: scenes, points, class frequencies;
 # 2. one scene in 3D, coloured by RGB, by class and by over-segment;
-# 3. what voxel-grid sampling (0.02 m, as in PointNeXt, Qian et al., NeurIPS 2022) keeps;
+# 3. what voxel-grid sampling keeps (the profile's voxel size: 2 cm in `full`, as in PointNeXt, Qian et al.,
+#    NeurIPS 2022; 4 cm in the CPU `quick` profile);
 # 4. two BYOL views (Grill et al., NeurIPS 2020) of one scene: overlapping, differently augmented crops.
 
 # %% tags=["parameters"]

@@ -160,7 +160,8 @@ display(html_table({
 # %% [markdown]
 # ## Pre-train (or reuse)
 #
-# `run_pretrain` writes `config.yaml`, one line of metrics per step to `metrics.jsonl`, a checkpoint
+# `run_pretrain` writes `config.yaml`, one line of metrics per step to `metrics.jsonl` (and the same
+# numbers as TensorBoard event files in `tensorboard/`: `make tensorboard` shows every run), a checkpoint
 # every `ckpt_every` steps (atomically, so a crash never leaves half a file) and finally `encoder.pt`,
 # the online PointNeXt that the probe chapter loads. An interrupted run continues exactly with
 # `python -m byol3d.pretrain ... --resume`; `torchrun --nproc_per_node=N -m byol3d.pretrain ...` trains

@@ -96,7 +96,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from byol3d import experiments
 from byol3d.config import config_hash, to_dict
-from byol3d.data.dataset import EvalDataset, collate_scenes
+from byol3d.data.dataset import EvalDataset, batch_to, collate_scenes
 from byol3d.data.labels import NUM_CLASSES, SCANNET20_NAMES, error_colors
 from byol3d.eval.features import collect_features, freeze, sample_points
 from byol3d.eval.predict import predict_scene
@@ -332,7 +332,7 @@ predictor = load_probe(arm_runs["byol_linear"][0].run_dir).to(torch_device)
 crop_points = probe_cfg.data.voxel_max if probe_cfg.tiled_eval else None
 view_set = EvalDataset(data_root, probe_cfg.eval_split, probe_cfg.data, fraction=probe_cfg.eval_fraction)
 for i in range(min(VIEW_SCENES, len(view_set))):
-    batch = {k: v.to(torch_device) if torch.is_tensor(v) else v for k, v in collate_scenes([view_set[i]]).items()}
+    batch = batch_to(collate_scenes([view_set[i]]), torch_device)
     pred, _ = predict_scene(predictor, batch, crop_points)
     coord, truth, pred = batch["coord"].cpu().numpy(), batch["label"].cpu().numpy(), pred.cpu().numpy()
     errors = error_colors(truth, pred)  # (N, 3) grey = right, red = wrong, black = unlabelled

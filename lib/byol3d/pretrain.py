@@ -33,7 +33,7 @@ from byol3d.byol.model import BYOL, KINDS, loss_kinds
 from byol3d.cli import run_cli
 from byol3d.config import ConfigError, check_fields, config_hash, load_preset_or_yaml, save_yaml, to_dict
 from byol3d.data.cache import data_fingerprint, list_scenes
-from byol3d.data.dataset import DataConfig, TwoViewDataset, make_loader, set_loader_epoch
+from byol3d.data.dataset import DataConfig, TwoViewDataset, batch_to, make_loader, set_loader_epoch
 from byol3d.models.config import PointNeXtConfig
 from byol3d.train.checkpoint import (export_encoder, load_checkpoint, read_encoder_meta, restore_rng,
                                      save_checkpoint)
@@ -204,10 +204,6 @@ def make_pretrain_loader(cfg: PretrainConfig, data_root: Path, info: DistInfo):
     return loader, sampler, steps_per_epoch
 
 
-def _to_device(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
 def _pair_generator(cfg: PretrainConfig, step: int, info: DistInfo) -> torch.Generator:
     """Dense-pair sampling depends only on (seed, step, rank): identical after a resume."""
     return torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 1009 + info.rank)
@@ -221,7 +217,7 @@ def start_tau(cfg: PretrainConfig, total: int) -> float:
 def train_step(model: BYOL, online, optimizer, scheduler, views, cfg: PretrainConfig, step: int, total: int,
                info: DistInfo) -> dict:
     """One BYOL step: loss on both views, AdamW update, LR schedule, EMA of the target. Returns metrics."""
-    view1, view2 = (_to_device(v, info.device) for v in views)
+    view1, view2 = (batch_to(v, info.device) for v in views)
     with bf16_autocast(info.device, cfg.amp):
         loss, metrics = model.step_loss(view1, view2, online, _pair_generator(cfg, step, info))
     optimizer.zero_grad(set_to_none=True)

@@ -213,6 +213,11 @@ POINT_KEYS = ("coord", "feat", "label", "index")  # (n, ...) per point, concaten
 KNOWN_KEYS = set(POINT_KEYS) | {"inverse", "vertex_label", "scene_id"}
 
 
+def batch_to(batch: dict, device: torch.device) -> dict:
+    """The offset batch with its tensors on `device` (non-blocking from pinned memory); lists stay."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
 def collate_scenes(items: list[dict]) -> dict:
     """Concatenate scene items into one offset batch (see SPEC): coord, feat, offset (B,), and label /
     index when present. Evaluation items also give inverse (V_total,) pointing at rows of the batch,

@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm  # plain bars: widget bars break the offline HTML report
 
-from byol3d.data.dataset import SegmentationDataset, make_loader, set_loader_epoch
+from byol3d.data.dataset import SegmentationDataset, batch_to, make_loader, set_loader_epoch
 from byol3d.data.labels import IGNORE_INDEX
 from byol3d.models.pointnext import PointNeXt
 from byol3d.train.schedule import cosine_with_warmup
@@ -34,10 +34,6 @@ class TrainSchedule:
     seed: int  # data order and augmentation seed
     num_workers: int  # DataLoader workers
     amp: bool = False  # bfloat16 autocast of the forward pass where the hardware has fast bf16
-
-
-def _to_device(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
 def train_segmentation(model: PointNeXt, dataset: SegmentationDataset, schedule: TrainSchedule,
@@ -63,7 +59,7 @@ def train_segmentation(model: PointNeXt, dataset: SegmentationDataset, schedule:
         set_loader_epoch(loader, epoch)
         done = len(losses)
         for batch in loader:
-            batch = _to_device(batch, device)
+            batch = batch_to(batch, device)
             if not bool((batch["label"] != IGNORE_INDEX).any()):
                 continue  # a crop without any labelled point has no loss (cross-entropy would be NaN)
             with bf16_autocast(device, schedule.amp):

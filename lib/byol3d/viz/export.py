@@ -26,7 +26,7 @@ import torch
 
 from byol3d.config import load_yaml
 from byol3d.data.cache import list_scenes, load_scene
-from byol3d.data.dataset import EvalDataset, collate_scenes
+from byol3d.data.dataset import EvalDataset, batch_to, collate_scenes
 from byol3d.data.errors import DataError
 from byol3d.data.labels import IGNORE_INDEX, error_colors, label_colors
 from byol3d.eval.predict import predict_scene
@@ -71,8 +71,7 @@ def predict_vertices(run_dir: str | Path, data_root: str | Path, split: str, sce
     cfg = load_yaml(ProbeConfig, run_dir / "config.yaml")
     predictor = load_probe(run_dir).to(device)
     dataset = EvalDataset(data_root, split, cfg.data)
-    batch = collate_scenes([dataset[dataset.scene_ids.index(scene)]])
-    batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    batch = batch_to(collate_scenes([dataset[dataset.scene_ids.index(scene)]]), device)
     crop_points = cfg.data.voxel_max if cfg.tiled_eval else None
     with bf16_autocast(device, cfg.amp):
         _, vertex_pred = predict_scene(predictor, batch, crop_points)  # (V,)
