@@ -16,13 +16,12 @@ Exit status 1 when any op disagrees beyond float-tie effects (thresholds in `che
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import torch
 
+import ops as bench_ops  # a script's own folder (bench/) is first on sys.path
 from byol3d import ops
 from byol3d.ops import pointops_backend
 from byol3d.ops.common import pair_dist2, scene_ranges
@@ -30,20 +29,12 @@ from byol3d.ops.common import pair_dist2, scene_ranges
 K_NN, K_BALL = 16, 32
 
 
-def load_ops_bench():
-    """bench/ops.py as a module (its room_cloud generator); bench/ is a folder of scripts."""
-    spec = importlib.util.spec_from_file_location("bench_ops", Path(__file__).with_name("ops.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def clouds(points: int) -> list[tuple[str, torch.Tensor, torch.Tensor, float]]:
     """[(name, xyz (N, 3) float32 CPU, offset (B,) int64, ball radius)]."""
     g = torch.Generator().manual_seed(0)
     sizes = [points, points // 7 + 3, 37, 2]
     rand = torch.cat([torch.rand(n, 3, generator=g) * 2 for n in sizes])  # scenes overlap in space
-    room = load_ops_bench().room_cloud
+    room = bench_ops.room_cloud
     rooms = [room(points, seed=0), room(points // 2, seed=1)]
     return [("random", rand, ops.batch_to_offset(sizes), 0.15),
             ("rooms", torch.cat(rooms), ops.batch_to_offset([len(r) for r in rooms]), 0.2)]

@@ -16,26 +16,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+import model as bench_model  # a script's own folder (bench/) is first on sys.path
 from byol3d.models import PointNeXt, PointNeXtConfig
 
 PAPER_V100 = {"S": 227, "B": 158}  # instances/s, Qian et al., NeurIPS 2022
-
-
-def load_model_bench():
-    """bench/model.py as a module (bench/ is a folder of scripts, not a package): its make_batch."""
-    spec = importlib.util.spec_from_file_location("bench_model", Path(__file__).with_name("model.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def sync(device: torch.device) -> None:
@@ -111,8 +102,7 @@ def main() -> None:
     args = parse_args()
     device = torch.device(args.device)
     print(json.dumps({"header": "gpu_throughput"} | header(args, device)), flush=True)
-    bench_model = load_model_bench()
-    batch = bench_model.make_batch(bench_model.load_ops_bench(), args.points, args.batch, seed=0)
+    batch = bench_model.make_batch(args.points, args.batch, seed=0)
     batch = {k: v.to(device) for k, v in batch.items()}  # coord (N, 3), feat (N, 7), offset (B,), label (N,)
     failed = 0
     for name in args.models:

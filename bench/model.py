@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import time
-from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import torch
 
+import ops as bench_ops  # a script's own folder (bench/) is first on sys.path
 from byol3d import ops
 from byol3d.models import PointNeXt, PointNeXtConfig
 from byol3d.transforms.features import make_features
@@ -37,16 +36,7 @@ ROOM_AREA = 2 * (6 * 5 + 6 * 3 + 5 * 3) + 20  # m^2: room shell of bench/ops.py 
 SEARCH_LABELS = ("farthest_point_sample", "ball_query", "three_nn_interpolate")
 
 
-def load_ops_bench():
-    """bench/ops.py as a module (bench/ is a folder of scripts, not a package)."""
-    path = Path(__file__).with_name("ops.py")
-    spec = importlib.util.spec_from_file_location("bench_ops", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def make_batch(bench_ops, points: int, scenes: int, seed: int) -> dict:
+def make_batch(points: int, scenes: int, seed: int) -> dict:
     """`scenes` crops of `points` points each -> offset batch (coord, feat, offset, label)."""
     rng = np.random.default_rng(seed)
     coords, feats = [], []
@@ -67,7 +57,7 @@ def make_batch(bench_ops, points: int, scenes: int, seed: int) -> dict:
 
 
 @contextlib.contextmanager
-def reference_ops(bench_ops):
+def reference_ops():
     """Route byol3d.ops' FPS, ball query and 3-NN search to bench/ops.py's naive reference."""
 
     def fps(xyz, offset, new_offset, backend=None):
@@ -105,7 +95,7 @@ def op_shares(model: PointNeXt, batch: dict) -> dict:
     }
 
 
-def run(name: str, model: PointNeXt, batch: dict, repeats: int, bench_ops) -> dict:
+def run(name: str, model: PointNeXt, batch: dict, repeats: int) -> dict:
     """Time `repeats` steps (best), peak RSS of the first, then the profiled op shares."""
     times = []
     for r in range(repeats):
@@ -130,16 +120,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    bench_ops = load_ops_bench()
-    batch = make_batch(bench_ops, args.points, args.scenes, seed=0)
+    batch = make_batch(args.points, args.scenes, seed=0)
     model = PointNeXt(PointNeXtConfig.S()).train()
     train_step(model, batch)  # warm-up (allocator, thread pools)
     for name in ("cpu", "torch", "reference"):
         if name in args.skip:
             continue
         model.ops_backend = "cpu" if name == "reference" else name
-        with reference_ops(bench_ops) if name == "reference" else contextlib.nullcontext():
-            row = run(name, model, batch, args.repeats if name == "cpu" else 1, bench_ops)
+        with reference_ops() if name == "reference" else contextlib.nullcontext():
+            row = run(name, model, batch, args.repeats if name == "cpu" else 1)
         print(json.dumps({"model": "PointNeXt-S", "points": args.points, "scenes": args.scenes,
                           "threads": args.threads} | row), flush=True)
 

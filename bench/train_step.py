@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
 import statistics
 import time
@@ -34,6 +33,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+import ops as bench_ops  # a script's own folder (bench/) is first on sys.path
+from byol3d.byol import byol_objective, ema_update
 from byol3d.data.dataset import SegmentationDataset, TwoViewDataset, collate_scenes, collate_views
 from byol3d.data.labels import IGNORE_INDEX
 from byol3d.models import PointNeXt
@@ -46,14 +47,6 @@ LOSS_TOLERANCE = 0.02  # relative: |loss_ours - loss_ref| / loss_ref on the same
 CPU = torch.device("cpu")
 
 
-def load_peak_rss():
-    """bench/ops.py's PeakRSS (bench/ is a folder of scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("bench_ops", Path(__file__).with_name("ops.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.PeakRSS
-
-
 def byol_case(data_root: Path) -> tuple[str, object, object, int]:
     """(case name, reference step, ours step, points per step) for a BYOL step on a fixed batch."""
     cfg = PretrainConfig.quick()
@@ -62,18 +55,19 @@ def byol_case(data_root: Path) -> tuple[str, object, object, int]:
     info = DistInfo(rank=0, world_size=1, local_rank=0, device=CPU)
 
     def stepper(amp: bool, share_plans: bool):
-        model, online, optimizer, _ = build_training(cfg, info, cfg.steps)  # seeded: same weights every call
+        model, forward, optimizer, _ = build_training(cfg, info, cfg.steps)  # seeded: same weights every call
         model.train()
 
         def step() -> float:
             generator = torch.Generator().manual_seed(0)
             with bf16_autocast(CPU, amp):
-                loss, _ = model.step_loss(*views, online, generator, share_plans=share_plans)
+                outputs = forward(*views, generator, share_plans=share_plans)
+                loss, _ = byol_objective(outputs, model.kinds, cfg.dense_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), cfg.clip)
             optimizer.step()
-            model.update_target(start_tau(cfg, cfg.steps))
+            ema_update(model.online.net, model.target, start_tau(cfg, cfg.steps))
             return loss.item()
         return step
 
@@ -177,7 +171,7 @@ def main() -> None:
     cases = [builders[case](data_root) for case in args.cases]
     rows = [time_case(*case, args.repeats) for case in cases]
     # Memory last: PeakRSS changes glibc's mmap threshold for the rest of the process.
-    peak_rss = load_peak_rss()
+    peak_rss = bench_ops.PeakRSS
     for row, (_, reference, ours, _) in zip(rows, cases):
         row["peak_mem_mb"] = peak_mb(ours, peak_rss)
         row["reference_peak_mem_mb"] = peak_mb(reference, peak_rss)

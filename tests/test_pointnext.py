@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from byol3d.config import load_yaml, save_yaml
-from byol3d.models import EncoderOutput, ModelConfigError, PointNeXt, PointNeXtConfig
+from byol3d.config import ConfigError
+from byol3d.models import EncoderOutput, PointNeXt, PointNeXtConfig
 from byol3d.models.blocks import Dropout
 
 # Official PointNeXt ScanNet models, 7 input channels, 20 classes (Qian et al., NeurIPS 2022).
@@ -79,9 +80,13 @@ def test_config_yaml_round_trip_and_errors(tmp_path):
     loaded = load_yaml(PointNeXtConfig, save_yaml(cfg, tmp_path / "model.yaml"))
     assert loaded == cfg and loaded.blocks == (1, 2, 3, 2, 2)
     assert cfg.stage_radii()[1] == pytest.approx((0.05, 0.1)) and cfg.stage_radii()[4] == pytest.approx((0.4, 0.8))
-    with pytest.raises(ModelConfigError, match="strides"):
+    with pytest.raises(ConfigError, match="PointNeXtConfig.strides: must be 1"):
         PointNeXtConfig(strides=(4, 4, 4, 4, 4))
-    with pytest.raises(ModelConfigError, match="preset"):
+    with pytest.raises(ConfigError, match="PointNeXtConfig.width: must be an int >= 1, got 0"):
+        PointNeXtConfig(width=0)
+    with pytest.raises(ConfigError, match="PointNeXtConfig.radius: must be a finite number"):
+        PointNeXtConfig(radius=float("nan"))
+    with pytest.raises(ConfigError, match="preset"):
         PointNeXtConfig.preset("XXL")
 
 

@@ -19,13 +19,12 @@ from typing import Callable
 
 from byol3d.config import ConfigError
 from byol3d.data.errors import DataError
-from byol3d.models.config import ModelConfigError
 from byol3d.train.checkpoint import CheckpointError
 from byol3d.train.finite import NonFiniteError
 from byol3d.utils.atomic import DiskFullError
 from byol3d.utils.optional import NotAvailable
 
-USER_ERRORS = (ConfigError, DataError, ModelConfigError, CheckpointError, NonFiniteError, DiskFullError,
+USER_ERRORS = (ConfigError, DataError, CheckpointError, NonFiniteError, DiskFullError,
                NotAvailable, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
 USAGE_ERROR = 2  # the exit status of argparse for a bad command line, and ours for bad input
 
@@ -87,9 +86,9 @@ def run_cli(main: Callable[[], object]) -> int:
 
 def _presets() -> str:
     """The preset lines of `byol3d --help`, from the code (pretrain, probe and report share one list)."""
-    from byol3d.pretrain import PRESETS
+    from byol3d.config import PROFILES
 
-    return (f"presets: {', '.join(PRESETS)} (pretrain / probe --config, report --profile);\n"
+    return (f"presets: {', '.join(PROFILES)} (pretrain / probe --config, report --profile);\n"
             "pretrain and probe also take a YAML config file as --config.\n\n")
 
 

@@ -21,6 +21,7 @@ import yaml
 from byol3d.utils.atomic import atomic_write_text
 
 T = TypeVar("T")
+PROFILES = ("smoke", "quick", "full")  # the named presets of every config, and the report's profiles
 
 
 class ConfigError(ValueError):

@@ -34,7 +34,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from byol3d.config import config_hash
+from byol3d.config import PROFILES, config_hash
 from byol3d.data.cache import data_fingerprint, list_scenes
 from byol3d.data.dataset import select_fraction
 from byol3d.pretrain import PretrainConfig, default_run_dir, run_pretrain
@@ -43,7 +43,6 @@ from byol3d.probe import METHODS, PRETRAINED_METHODS, ProbeConfig, run_probe
 WHERE = "byol3d/experiments.py"
 PROBE_RESULT = "metrics.json"  # the final artefact of a probe run
 ENCODER = "encoder.pt"  # the final artefact of a pre-training run
-PROFILES = ("smoke", "quick", "full")
 # Shares of the training scenes of the label-efficiency grid (chapters 04 and 05 use the same ones, so
 # they share the runs). full: the data-efficient protocol of CSC (1 / 5 / 10 / 20 / 100 % of scenes).
 LABEL_FRACTIONS = {"smoke": (0.25, 1.0), "quick": (0.1, 0.3, 1.0), "full": (0.01, 0.05, 0.1, 0.2, 1.0)}

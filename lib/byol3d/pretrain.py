@@ -28,10 +28,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from byol3d.byol.ema import tau_base_for, tau_schedule
-from byol3d.byol.model import BYOL, KINDS, loss_kinds
+from byol3d.byol.ema import ema_update, tau_base_for, tau_schedule
+from byol3d.byol.loss import byol_objective
+from byol3d.byol.model import BYOL, KINDS, freeze_for_training, loss_kinds
 from byol3d.cli import run_cli
-from byol3d.config import ConfigError, check_fields, config_hash, load_preset_or_yaml, save_yaml, to_dict
+from byol3d.config import (PROFILES, ConfigError, check_fields, config_hash, load_preset_or_yaml, save_yaml,
+                           to_dict)
 from byol3d.data.cache import data_fingerprint, list_scenes
 from byol3d.data.dataset import DataConfig, TwoViewDataset, batch_to, make_loader, set_loader_epoch
 from byol3d.models.config import PointNeXtConfig
@@ -46,7 +48,6 @@ from byol3d.utils.atomic import atomic_write_text, remove_stale_temporaries
 from byol3d.utils.run_folder import check_run_folder, mark_run_folder
 from byol3d.utils.runtime import bf16_autocast, seed_everything
 
-PRESETS = ("smoke", "quick", "full")
 RUNTIME_FIELDS = ("device", "num_workers")  # do not change the result: may differ when resuming
 METRIC_KEYS = ("step", "loss", "loss_global", "loss_region", "loss_dense", "lr", "tau", "collapse_std",
                "cos_online_target", "seconds")
@@ -126,8 +127,8 @@ class PretrainConfig:
 
     @classmethod
     def preset(cls, name: str) -> "PretrainConfig":
-        if name not in PRESETS:
-            raise ConfigError(f"PretrainConfig: unknown preset {name!r}; known: {list(PRESETS)}")
+        if name not in PROFILES:
+            raise ConfigError(f"PretrainConfig: unknown preset {name!r}; known: {list(PROFILES)}")
         return getattr(cls, name)()
 
 
@@ -141,7 +142,7 @@ def _valid_loss(loss: str) -> bool:
 
 def load_config(name_or_path: str) -> PretrainConfig:
     """A preset name or a YAML file; a bad value names the file, the field and the reason."""
-    return load_preset_or_yaml(PretrainConfig, name_or_path, PRESETS)
+    return load_preset_or_yaml(PretrainConfig, name_or_path, PROFILES)
 
 
 def default_run_dir(cfg: PretrainConfig, runs_root: str | Path = "runs") -> Path:
@@ -214,12 +215,14 @@ def start_tau(cfg: PretrainConfig, total: int) -> float:
     return tau_base_for(total) if cfg.tau_base is None else cfg.tau_base
 
 
-def train_step(model: BYOL, online, optimizer, scheduler, views, cfg: PretrainConfig, step: int, total: int,
+def train_step(model: BYOL, forward, optimizer, scheduler, views, cfg: PretrainConfig, step: int, total: int,
                info: DistInfo) -> dict:
-    """One BYOL step: loss on both views, AdamW update, LR schedule, EMA of the target. Returns metrics."""
+    """One BYOL step: loss on both views, AdamW update, LR schedule, EMA of the target. Returns metrics.
+    `forward` is the model itself, or its DistributedDataParallel wrapper when distributed."""
     view1, view2 = (batch_to(v, info.device) for v in views)
     with bf16_autocast(info.device, cfg.amp):
-        loss, metrics = model.step_loss(view1, view2, online, _pair_generator(cfg, step, info))
+        outputs = forward(view1, view2, _pair_generator(cfg, step, info))  # (DDP-wrapped) BYOL.forward
+        loss, metrics = byol_objective(outputs, model.kinds, cfg.dense_weight)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.clip > 0:
@@ -228,7 +231,7 @@ def train_step(model: BYOL, online, optimizer, scheduler, views, cfg: PretrainCo
     optimizer.step()
     scheduler.step()
     tau = tau_schedule(step, total, start_tau(cfg, total))
-    model.update_target(tau)
+    ema_update(model.online.net, model.target, tau)  # target <- tau * target + (1 - tau) * online
     metrics = mean_across_ranks(metrics, info)
     return {**metrics, "lr": lr, "tau": tau}
 
@@ -292,20 +295,21 @@ def _save(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, da
 
 
 def build_training(cfg: PretrainConfig, info: DistInfo, total: int):
-    """BYOL model on the device, its (DDP-wrapped) online network, AdamW and the LR scheduler.
+    """BYOL model on the device (frozen where it must not learn), its DDP wrapper (the model itself
+    when not distributed), AdamW and the LR scheduler.
 
     Biases and BatchNorm parameters (the 1-D tensors) get no weight decay, as in BYOL (Grill et al.
     2020, Appendix C) and PointNeXt's training recipe.
     """
     seed_everything(cfg.seed)  # same seed on every rank: identical initial weights
-    model = BYOL(cfg.model, cfg.loss, cfg.pool, cfg.proj_hidden, cfg.proj_out, cfg.dense_weight, cfg.dense_pairs,
-                 cfg.region_size)
+    model = BYOL(cfg.model, cfg.loss, cfg.pool, cfg.proj_hidden, cfg.proj_out, cfg.dense_pairs, cfg.region_size)
+    freeze_for_training(model)
     model = prepare_batchnorm(model, info).to(info.device)
     params = model.trainable_parameters()
     groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-    return model, wrap_ddp(model.online, info), optimizer, cosine_with_warmup(optimizer, total, cfg.warmup)
+    return model, wrap_ddp(model, info), optimizer, cosine_with_warmup(optimizer, total, cfg.warmup)
 
 
 def _log_step(metrics: dict, step: int, seconds: float, path: Path, writer, bar: tqdm) -> None:
@@ -323,7 +327,7 @@ def _log_step(metrics: dict, step: int, seconds: float, path: Path, writer, bar:
 def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resume: bool, data: dict) -> None:
     loader, sampler, steps_per_epoch = make_pretrain_loader(cfg, data_root, info)
     total = cfg.epochs * steps_per_epoch if cfg.epochs > 0 else cfg.steps
-    model, online, optimizer, scheduler = build_training(cfg, info, total)
+    model, forward, optimizer, scheduler = build_training(cfg, info, total)
     ckpt, metrics_path = out / "checkpoints" / "last.pt", out / "metrics.jsonl"
     step = _restore(model, optimizer, scheduler, ckpt, cfg, data, steps_per_epoch) if resume and ckpt.exists() else 0
     writer = None
@@ -341,7 +345,7 @@ def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resu
             sampler.set_start(position * cfg.batch_size)
             for views in loader:
                 start = time.perf_counter()
-                metrics = train_step(model, online, optimizer, scheduler, views, cfg, step, total, info)
+                metrics = train_step(model, forward, optimizer, scheduler, views, cfg, step, total, info)
                 step += 1
                 _check_loss(metrics["loss"], step, out)
                 if step % cfg.ckpt_every == 0 or step == total:
@@ -389,7 +393,7 @@ def run_pretrain(cfg: PretrainConfig, data_root: str | Path, out_dir: str | Path
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description="BYOL pre-training of PointNeXt (byol3d).")
     parser.add_argument("--data", required=True, type=Path, help="preprocessed cache root (<data>/<split>/<scene>)")
-    parser.add_argument("--config", default="quick", help=f"preset {list(PRESETS)} or a YAML file")
+    parser.add_argument("--config", default="quick", help=f"preset {list(PROFILES)} or a YAML file")
     parser.add_argument("--out", type=Path, help="run folder (default: runs/byol/<config hash>)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
     parser.add_argument("--steps", type=int, help="override the number of steps (sets epochs to 0)")

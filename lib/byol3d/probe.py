@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from byol3d.cli import run_cli
-from byol3d.config import (ConfigError, check_fields, config_hash, from_dict, load_preset_or_yaml, save_yaml,
+from byol3d.config import (PROFILES, ConfigError, check_fields, config_hash, from_dict, load_preset_or_yaml, save_yaml,
                            to_dict)
 from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset
 from byol3d.data.labels import IGNORE_INDEX
@@ -67,7 +67,6 @@ METHODS = ("linear", "finetune", "scratch", "random", "raw", "majority")
 PRETRAINED_METHODS = ("linear", "finetune")  # need --checkpoint
 LINEAR_METHODS = ("linear", "random", "raw")  # frozen features + linear layer
 FROZEN_NETWORK_METHODS = ("linear", "random")  # linear probe on a frozen PointNeXt's features
-PRESETS = ("smoke", "quick", "full")
 PROBE_FORMAT = "byol3d-probe-v1"
 
 
@@ -152,14 +151,14 @@ class ProbeConfig:
 
     @classmethod
     def preset(cls, name: str) -> "ProbeConfig":
-        if name not in PRESETS:
-            raise ConfigError(f"ProbeConfig: unknown preset {name!r}; known: {list(PRESETS)}")
+        if name not in PROFILES:
+            raise ConfigError(f"ProbeConfig: unknown preset {name!r}; known: {list(PROFILES)}")
         return getattr(cls, name)()
 
 
 def load_config(name_or_path: str) -> ProbeConfig:
     """A preset name or a YAML file; a bad value names the file, the field and the reason."""
-    return load_preset_or_yaml(ProbeConfig, name_or_path, PRESETS)
+    return load_preset_or_yaml(ProbeConfig, name_or_path, PROFILES)
 
 
 def _network(cfg: ProbeConfig, method: str, checkpoint: str | Path | None) -> PointNeXt:
@@ -210,8 +209,9 @@ def _fit_linear(cfg: ProbeConfig, method: str, backbone: PointNeXt, train_set: S
     return FrozenProbeModel(backbone, probe, kind), record
 
 
-def _fit_network(cfg: ProbeConfig, method: str, model: PointNeXt, train_set: SegmentationDataset,
+def _fit_network(cfg: ProbeConfig, model: PointNeXt, train_set: SegmentationDataset,
                  device: torch.device) -> tuple[PointNeXt, dict]:
+    """The whole network trained with labels (finetune from its pre-trained weights, scratch from random)."""
     schedule = TrainSchedule(steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
                              batch_size=cfg.batch_size, clip=cfg.clip, seed=cfg.seed, num_workers=cfg.num_workers,
                              amp=cfg.amp)
@@ -219,7 +219,7 @@ def _fit_network(cfg: ProbeConfig, method: str, model: PointNeXt, train_set: Seg
     return model, {"train_loss": train_segmentation(model, train_set, schedule, device)}
 
 
-def _fit_majority(cfg: ProbeConfig, method: str, model: PointNeXt, train_set: SegmentationDataset,
+def _fit_majority(model: PointNeXt, train_set: SegmentationDataset,
                   device: torch.device) -> tuple[MajorityClass, dict]:
     """The most frequent class over every labelled vertex of the training scenes."""
     counts = np.zeros(model.cfg.num_classes, dtype=np.int64)
@@ -247,8 +247,12 @@ def run_probe(cfg: ProbeConfig, data_root: str | Path, method: str, out_dir: str
     eval_set = EvalDataset(data_root, cfg.eval_split, cfg.data, fraction=cfg.eval_fraction)
     for dataset in (train_set, eval_set):
         dataset.check_scenes()
-    fit = _fit_majority if method == "majority" else _fit_linear if linear else _fit_network
-    predictor, record = fit(cfg, method, model, train_set, device)
+    if method == "majority":
+        predictor, record = _fit_majority(model, train_set, device)
+    elif linear:
+        predictor, record = _fit_linear(cfg, method, model, train_set, device)
+    else:
+        predictor, record = _fit_network(cfg, model, train_set, device)
     check_finite_losses(record["train_loss"], f"{out_dir}: {method} probe")
     crop_points = cfg.data.voxel_max if cfg.tiled_eval else None
     with bf16_autocast(device, cfg.amp):
@@ -297,7 +301,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--method", required=True, choices=METHODS)
     parser.add_argument("--checkpoint", type=Path, help="encoder.pt of a pre-training run (linear, finetune)")
     parser.add_argument("--fraction", type=float, default=1.0, help="share of training scenes (0, 1]")
-    parser.add_argument("--config", default="quick", help=f"preset {list(PRESETS)} or a YAML file")
+    parser.add_argument("--config", default="quick", help=f"preset {list(PROFILES)} or a YAML file")
     parser.add_argument("--out", required=True, type=Path, help="run folder (replaced whole when the run ends)")
     parser.add_argument("--device", help="override the device: auto, cpu, cuda")
     args = parser.parse_args(argv)

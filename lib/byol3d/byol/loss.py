@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from byol3d.byol.monitor import collapse_std, mean_cosine
 from byol3d.ops import offset_to_batch
 
 
@@ -128,3 +129,24 @@ def pool_regions(feats: torch.Tensor, region: torch.Tensor, num_regions: int) ->
     out = feats.new_zeros(num_regions, feats.shape[1]).index_add(0, region, feats)
     counts = torch.bincount(region, minlength=num_regions).clamp_min(1).to(feats.dtype)
     return out / counts.unsqueeze(1)
+
+
+def byol_objective(outputs: dict[str, torch.Tensor], kinds: tuple[str, ...],
+                   dense_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss of one step and its metrics, from `BYOL.forward`'s outputs ('q_/z_/t_<kind>', each
+    (2, M, d), view axis first): per kind, view 1's prediction of view 2's target projection and back
+    (`symmetric_loss`); the kinds summed, dense weighted by `dense_weight`. Metrics: loss, loss_<kind>,
+    and the collapse monitor (byol3d.byol.monitor) per kind and for the kind with the most rows (the
+    last of `kinds`, the steadiest)."""
+    losses, metrics = {}, {}
+    for kind in kinds:
+        q, z, t = outputs[f"q_{kind}"], outputs[f"z_{kind}"], outputs[f"t_{kind}"]
+        losses[kind] = symmetric_loss(q[0], t[1], q[1], t[0])  # view 1 predicts view 2 and back
+        metrics[f"loss_{kind}"] = float(losses[kind].detach())
+        metrics[f"collapse_std_{kind}"] = collapse_std(torch.cat([z[0], z[1]]))
+        metrics[f"cos_online_target_{kind}"] = mean_cosine(torch.cat([z[0], z[1]]), torch.cat([t[0], t[1]]))
+    total = sum(dense_weight * value if kind == "dense" else value for kind, value in losses.items())
+    metrics["collapse_std"] = metrics[f"collapse_std_{kinds[-1]}"]
+    metrics["cos_online_target"] = metrics[f"cos_online_target_{kinds[-1]}"]
+    metrics["loss"] = float(total.detach())
+    return total, metrics

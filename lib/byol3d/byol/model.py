@@ -3,18 +3,20 @@
     online:  PointNeXt (encoder + decoder) -> projector(s) -> predictor(s)     trained by gradients
     target:  PointNeXt (encoder + decoder) -> projector(s)                      EMA of the online one
 
-The target is a deep copy of the online backbone + projectors with `requires_grad=False`; it changes
-only through `update_target(tau)` (byol3d.byol.ema). Both views of a step go through one call of the
-online network (so DistributedDataParallel sees one forward per backward) but through the backbone
-and heads separately, as in the paper, so BatchNorm statistics are per view. Sampling and grouping
-depend on coordinates only: each view's NeighbourPlan is computed once and used by both networks.
+The target is a deep copy of the online backbone + projectors. `BYOL.forward(view1, view2)` runs both
+views through the online network and, without gradients, the target, and returns their projections and
+predictions; the loss is a plain function of those (byol3d.byol.loss.byol_objective). What the training
+loop does around them, in plain sight there (byol3d.pretrain): `freeze_for_training` (the target, and
+the parts of PointNeXt no loss reads), the DistributedDataParallel wrapper, and the EMA update of the
+target (byol3d.byol.ema.ema_update). Each view goes through the backbone and heads separately, as in
+the paper, so BatchNorm statistics are per view. Sampling and grouping depend on coordinates only: each
+view's NeighbourPlan is computed once and used by both networks.
 
 Representations compared (`loss`, kinds joined by "+", e.g. "region+dense"): "global" pools the last
 encoder stage per scene view (byol3d.byol.loss.pool_scenes); "dense" compares decoder features point by
 point on the points the two views share; "region" averages those shared points' decoder features per
-cell of a coarse grid (byol3d.byol.loss.region_ids). The terms are summed, dense weighted by
-`dense_weight`. PointNeXt's segmentation head is never used here and is frozen; with the global loss alone
-the decoder gets no gradient and is frozen too (it stays at its initialisation).
+cell of a coarse grid (byol3d.byol.loss.region_ids). PointNeXt's segmentation head is never used here;
+with the global loss alone the decoder is not used either (`freeze_for_training` freezes both).
 """
 
 from __future__ import annotations
@@ -25,10 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from byol3d.byol.ema import ema_update
 from byol3d.byol.heads import MLPHead
-from byol3d.byol.loss import match_views, pool_regions, pool_scenes, region_ids, symmetric_loss
-from byol3d.byol.monitor import collapse_std, mean_cosine
+from byol3d.byol.loss import match_views, pool_regions, pool_scenes, region_ids
 from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import NeighbourPlan, PointNeXt
 from byol3d.ops import offset_to_batch
@@ -63,9 +63,6 @@ class ProjectedBackbone(nn.Module):
         self.kinds, self.pool = loss_kinds(loss), pool
         self.pointwise = any(k in self.kinds for k in ("region", "dense"))  # reads the decoder
         self.backbone = PointNeXt(cfg)
-        self.backbone.head.requires_grad_(False)
-        if not self.pointwise:
-            self.backbone.decoder.requires_grad_(False)
         dims = {"global": self.backbone.encoder_channels[-1], "region": self.backbone.decoder_channels,
                 "dense": self.backbone.decoder_channels}
         self.projectors = nn.ModuleDict({k: MLPHead(dims[k], proj_hidden, proj_out) for k in self.kinds})
@@ -114,15 +111,19 @@ class OnlineNetwork(nn.Module):
 
 
 class BYOL(nn.Module):
-    """Online and target networks plus the loss of one step (see the module docstring)."""
+    """Online and target networks (see the module docstring): forward(view1, view2) -> outputs."""
 
     def __init__(self, cfg: PointNeXtConfig, loss: str = "global", pool: str = "mean", proj_hidden: int = 4096,
-                 proj_out: int = 256, dense_weight: float = 1.0, dense_pairs: int = 1024, region_size: float = 0.5):
+                 proj_out: int = 256, dense_pairs: int = 1024, region_size: float = 0.5):
         super().__init__()
-        self.dense_weight, self.dense_pairs, self.region_size = dense_weight, dense_pairs, region_size
+        self.dense_pairs, self.region_size = dense_pairs, region_size
         self.online = OnlineNetwork(ProjectedBackbone(cfg, loss, pool, proj_hidden, proj_out), proj_hidden, proj_out)
-        self.target = copy.deepcopy(self.online.net)
-        self.target.requires_grad_(False)
+        self.target = copy.deepcopy(self.online.net)  # moved only by the EMA update of the training loop
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The representation kinds the loss compares, in KINDS order."""
+        return self.online.net.kinds
 
     @property
     def encoder(self) -> PointNeXt:
@@ -132,11 +133,6 @@ class BYOL(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.online.parameters() if p.requires_grad]
 
-    @torch.no_grad()
-    def update_target(self, tau: float) -> None:
-        """target <- tau * target + (1 - tau) * online (parameters and buffers, byol3d.byol.ema)."""
-        ema_update(self.online.net, self.target, tau)
-
     def match(self, view1: dict, view2: dict, generator: torch.Generator | None) -> SharedPoints | None:
         """The shared points the region and dense losses compare (None when neither is used); regions are
         cells of a `region_size` grid over view 1's coordinates, so a region holds the same points in both."""
@@ -144,37 +140,36 @@ class BYOL(nn.Module):
             return None
         rows1, rows2 = match_views(view1["index"], view1["offset"], view2["index"], view2["offset"],
                                    self.dense_pairs, generator)
-        if "region" not in self.online.net.kinds:
+        if "region" not in self.kinds:
             return SharedPoints(rows1, rows2, None, 0)
         scene = offset_to_batch(view1["offset"]).to(rows1.device)[rows1]
         region, num_regions = region_ids(view1["coord"][rows1], scene, self.region_size)
         return SharedPoints(rows1, rows2, region, num_regions)
 
-    def step_loss(self, view1: dict, view2: dict, online: nn.Module | None = None,
-                  generator: torch.Generator | None = None,
-                  share_plans: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
-        """Total loss of one step and its metrics; `online` is the (possibly DDP-wrapped) online net.
-        share_plans=False makes the target search its own (identical) neighbours: the reference
-        path that bench/train_step.py times; the loss is the same either way."""
+    def forward(self, view1: dict, view2: dict, generator: torch.Generator | None = None,
+                share_plans: bool = True) -> dict[str, torch.Tensor]:
+        """Both views (offset batches) -> for each kind of the loss, view axis first: 'q_<kind>' (2, M, d)
+        online predictions, 'z_<kind>' (2, M, d) online projections, 't_<kind>' (2, M, d) target
+        projections (no gradient). `generator` draws the shared points. share_plans=False makes the
+        target search its own (identical) neighbours: the reference path bench/train_step.py times."""
         shared = self.match(view1, view2, generator)
         rows1, rows2 = (None, None) if shared is None else (shared.rows1, shared.rows2)
         plan1, plan2 = self.online.net.plan(view1), self.online.net.plan(view2)
-        out = (self.online if online is None else online)(view1, plan1, view2, plan2, shared)
+        out = self.online(view1, plan1, view2, plan2, shared)
         if not share_plans:
             plan1, plan2 = self.target.plan(view1), self.target.plan(view2)
         with torch.no_grad():
             target = [self.target(view1, plan1, rows1, shared), self.target(view2, plan2, rows2, shared)]
-        losses, metrics = {}, {}
-        for kind in self.online.net.kinds:
-            z, q = out[f"z_{kind}"], out[f"q_{kind}"]
-            zt = [t[kind] for t in target]
-            losses[kind] = symmetric_loss(q[0], zt[1], q[1], zt[0])  # view 1 predicts view 2 and back
-            metrics[f"loss_{kind}"] = float(losses[kind].detach())
-            metrics[f"collapse_std_{kind}"] = collapse_std(torch.cat([z[0], z[1]]))
-            metrics[f"cos_online_target_{kind}"] = mean_cosine(torch.cat([z[0], z[1]]), torch.cat(zt))
-        total = sum(self.dense_weight * value if kind == "dense" else value for kind, value in losses.items())
-        main = self.online.net.kinds[-1]  # the kind with the most rows: the steadiest monitor
-        metrics["collapse_std"] = metrics[f"collapse_std_{main}"]
-        metrics["cos_online_target"] = metrics[f"cos_online_target_{main}"]
-        metrics["loss"] = float(total.detach())
-        return total, metrics
+        for kind in self.kinds:
+            out[f"t_{kind}"] = torch.stack([t[kind] for t in target])
+        return out
+
+
+def freeze_for_training(model: BYOL) -> None:
+    """Turn off gradients where BYOL must not learn: the target (it moves only by the EMA update),
+    PointNeXt's segmentation head (no loss reads it) and, when only the global loss is used, the decoder
+    (it then stays at its initialisation). The optimiser takes `model.trainable_parameters()` after this."""
+    model.target.requires_grad_(False)
+    model.encoder.head.requires_grad_(False)
+    if not model.online.net.pointwise:
+        model.encoder.decoder.requires_grad_(False)

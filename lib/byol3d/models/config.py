@@ -11,10 +11,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from byol3d.config import ConfigError, check_fields
 
-class ModelConfigError(ValueError):
-    """A PointNeXtConfig value is invalid; the message names the field and the reason."""
-
+_COUNTS = ("in_channels", "num_classes", "width", "sa_layers", "nsample", "expansion")  # ints >= 1
 
 @dataclass
 class PointNeXtConfig:
@@ -33,23 +32,18 @@ class PointNeXtConfig:
     def __post_init__(self) -> None:
         self.blocks = tuple(self.blocks)
         self.strides = tuple(self.strides)
-        where = "byol3d/models/config.py: PointNeXtConfig"
-        for name in ("in_channels", "num_classes", "width", "sa_layers", "nsample", "expansion"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ModelConfigError(f"{where}.{name} must be an int >= 1, got {value!r}")
-        if len(self.blocks) != len(self.strides) or len(self.blocks) < 2:
-            raise ModelConfigError(
-                f"{where}: blocks {self.blocks} and strides {self.strides} need the same length >= 2"
-            )
-        if any(b < 1 for b in self.blocks):
-            raise ModelConfigError(f"{where}.blocks must all be >= 1, got {self.blocks}")
-        if self.strides[0] != 1 or any(s < 2 for s in self.strides[1:]):
-            raise ModelConfigError(f"{where}.strides must be 1 then values >= 2, got {self.strides}")
-        if self.radius <= 0 or self.radius_scaling <= 0:
-            raise ModelConfigError(f"{where}: radius and radius_scaling must be > 0")
-        if not 0.0 <= self.head_dropout < 1.0:
-            raise ModelConfigError(f"{where}.head_dropout must be in [0, 1), got {self.head_dropout}")
+        counts = [(isinstance(getattr(self, name), int) and not isinstance(getattr(self, name), bool)
+                   and getattr(self, name) >= 1, name, "must be an int >= 1") for name in _COUNTS]
+        check_fields(self, counts + [
+            (len(self.blocks) == len(self.strides) >= 2, "blocks", f"needs as many entries as strides "
+             f"{self.strides}, at least 2"),
+            (all(b >= 1 for b in self.blocks), "blocks", "must all be >= 1"),
+            (self.strides[:1] == (1,) and all(s >= 2 for s in self.strides[1:]), "strides",
+             "must be 1 (the stem) then values >= 2"),
+            (self.radius > 0, "radius", "must be > 0 metres"),
+            (self.radius_scaling > 0, "radius_scaling", "must be > 0"),
+            (0.0 <= self.head_dropout < 1.0, "head_dropout", "must be in [0, 1)"),
+        ])
 
     @property
     def channels(self) -> list[int]:
@@ -99,5 +93,5 @@ class PointNeXtConfig:
         """Preset by name: 'S', 'B', 'L' or 'XL' (case-insensitive)."""
         table = {"S": cls.S, "B": cls.B, "L": cls.L, "XL": cls.XL}
         if name.upper() not in table:
-            raise ModelConfigError(f"byol3d/models/config.py: unknown PointNeXt preset {name!r}; known: {list(table)}")
+            raise ConfigError(f"PointNeXtConfig: unknown preset {name!r}; known: {list(table)}")
         return table[name.upper()]()

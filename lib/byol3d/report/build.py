@@ -37,6 +37,7 @@ from typing import Iterator
 
 import nbformat
 
+from byol3d.config import PROFILES
 from byol3d.report.browser import plot_traces
 from byol3d.report.headline import HEADLINE_ENV, PICTURE_KEYS, SPECIAL_KEYS, load_headline
 from byol3d.report.index import Chapter, merged_figures, outline, render_index
@@ -45,7 +46,6 @@ from byol3d.utils.atomic import atomic_dir, atomic_write_json, atomic_write_text
 from byol3d.viz.plotly_setup import REPORT_ENV
 
 NOTEBOOKS = ("01_data", "02_pointnext", "03_byol_pretrain", "04_segmentation_probe", "05_ablations")
-PROFILES = ("smoke", "quick", "full")
 CHAPTER_TEMPLATE = Path(__file__).with_name("chapter_template.html")
 OUTPUTS = ("executed", "html", "screenshots")
 
