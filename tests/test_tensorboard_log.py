@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -24,6 +25,9 @@ def test_a_restarted_writer_replaces_the_points_from_its_first_step(tmp_path, ev
     for step in range(1, 6):
         log_scalars(first, "byol", {"loss": 10.0 + step, "loss_dense": None}, step)
     first.close()
+    # TensorBoard reads event files in name order, and names start with the creation second (then the pid and
+    # a per-process counter, which sorts wrongly from 9 to 10): a real resume is a later process; wait a second.
+    time.sleep(1.1)
     resumed = open_writer(tmp_path, first_step=3)
     for step in range(3, 5):
         log_scalars(resumed, "byol", {"loss": 20.0 + step, "loss_dense": None}, step)
