@@ -17,7 +17,7 @@ import argparse
 import sys
 from typing import Callable
 
-from byol3d.config import ConfigError
+from byol3d.config import PROFILES, ConfigError
 from byol3d.data.errors import DataError
 from byol3d.train.checkpoint import CheckpointError
 from byol3d.train.finite import NonFiniteError
@@ -86,8 +86,6 @@ def run_cli(main: Callable[[], object]) -> int:
 
 def _presets() -> str:
     """The preset lines of `byol3d --help`, from the code (pretrain, probe and report share one list)."""
-    from byol3d.config import PROFILES
-
     return (f"presets: {', '.join(PROFILES)} (pretrain / probe --config, report --profile);\n"
             "pretrain and probe also take a YAML config file as --config.\n\n")
 
