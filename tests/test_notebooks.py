@@ -73,5 +73,6 @@ def test_smoke_report_pages_work_offline_in_chromium(smoke_report):
     for name, result in results.items():
         assert result.errors == [], f"{name}: {result.errors}"
         assert result.drawn == result.figures, f"{name}: only {result.drawn} of {result.figures} figures drew"
-        assert result.images_drawn == result.images, f"{name}: only {result.images_drawn} of {result.images} images drew"
+        assert result.images_drawn == result.images, \
+            f"{name}: only {result.images_drawn} of {result.images} images drew"
     assert results["index.html"].images == 3  # the turntable, the headline bars, the label-efficiency curves

@@ -252,12 +252,13 @@ def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resu
                 start = time.perf_counter()
                 metrics = train_step(model, forward, optimizer, scheduler, views, cfg, step, total, info)
                 step += 1
+                at_checkpoint = step % cfg.ckpt_every == 0 or step == total
                 _check_loss(metrics["loss"], step, out)
-                if step % cfg.ckpt_every == 0 or step == total:
+                if at_checkpoint:
                     _check_weights(model, step, out)  # on every rank: replicas are equal, so all stop together
                 if info.is_main:
                     _log_step(metrics, step, time.perf_counter() - start, metrics_path, writer, bar)
-                    if step % cfg.ckpt_every == 0 or step == total:
+                    if at_checkpoint:
                         writer.flush()  # events up to the checkpoint on disk before it: a resume keeps them
                         _save(model, optimizer, scheduler, ckpt, cfg, data, step, steps_per_epoch)
                 if step >= total:

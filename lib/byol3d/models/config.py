@@ -15,6 +15,11 @@ from byol3d.config import ConfigError, check_fields
 
 _COUNTS = ("in_channels", "num_classes", "width", "sa_layers", "nsample", "expansion")  # ints >= 1
 
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 @dataclass
 class PointNeXtConfig:
     in_channels: int = 7  # per-point input features: xyz + rgb + height (PointNeXt ScanNet input)
@@ -32,8 +37,7 @@ class PointNeXtConfig:
     def __post_init__(self) -> None:
         self.blocks = tuple(self.blocks)
         self.strides = tuple(self.strides)
-        counts = [(isinstance(getattr(self, name), int) and not isinstance(getattr(self, name), bool)
-                   and getattr(self, name) >= 1, name, "must be an int >= 1") for name in _COUNTS]
+        counts = [(_is_count(getattr(self, name)), name, "must be an int >= 1") for name in _COUNTS]
         check_fields(self, counts + [
             (len(self.blocks) == len(self.strides) >= 2, "blocks", f"needs as many entries as strides "
              f"{self.strides}, at least 2"),

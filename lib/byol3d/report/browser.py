@@ -1,5 +1,6 @@
 """Headless Chromium, offline: check that a report page runs without JavaScript errors and that its
-plotly figures and images drew, and take screenshots. Used by the report builder (screenshots) and the browser test.
+plotly figures and images drew, and take screenshots. Used by the report builder (screenshots) and the
+browser test.
 
 Chromium (Debian package `chromium`, installed by `make setup`) runs with a fresh profile and an
 unreachable proxy, so any attempt to fetch from the network fails, as it would for a reader offline.

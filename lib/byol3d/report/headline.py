@@ -62,7 +62,8 @@ SPECIAL_KEYS = (set(MIOU_KEYS) | {f"{k}_std" for k in MIOU_KEYS} | {"label_effic
 
 def _check_chapter(chapter: str) -> None:
     if not chapter or "/" in chapter or chapter.startswith("."):
-        raise ValueError(f"record_headline: chapter must be a notebook stem like '04_segmentation_probe', got {chapter!r}")
+        raise ValueError("record_headline: chapter must be a notebook stem like '04_segmentation_probe', "
+                         f"got {chapter!r}")
 
 
 def record_headline(chapter: str, values: Mapping[str, object]) -> Path | None:

@@ -1,6 +1,7 @@
 """Plotly figures for the course: 3D scene viewers, training curves, per-class bars, confusion maps,
-feature embeddings; and a turntable GIF of a scene (matplotlib, for pages without JavaScript). Call `setup_plotly()` once per notebook so figures survive into the HTML report
-(see `byol3d.viz.plotly_setup` for the renderer choice)."""
+feature embeddings; and a turntable GIF of a scene (matplotlib, for pages without JavaScript). Call
+`setup_plotly()` once per notebook so figures survive into the HTML report (see `byol3d.viz.plotly_setup`
+for the renderer choice)."""
 
 from byol3d.viz.charts import (
     bar_figure,

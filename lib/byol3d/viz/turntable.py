@@ -72,6 +72,7 @@ def save_turntable(panels: Sequence[Panel], path: str | Path, seconds: float = 4
         for ax in axes:
             ax.view_init(elev=elevation, azim=-60 + 360.0 * frame / count)
         canvas.draw()
-        frames.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).quantize(colors=64, dither=Image.Dither.NONE))
+        rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])  # (H, W, 3) of this frame
+        frames.append(rgb.quantize(colors=64, dither=Image.Dither.NONE))
     return atomic_write(path, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
                                                          duration=round(1000 / fps), loop=0))
