@@ -28,6 +28,7 @@ from byol3d.eval.finetune import TrainSchedule, train_segmentation
 from byol3d.models import PointNeXt
 from byol3d.pretrain import PretrainConfig, run_pretrain
 from byol3d.probe import ProbeConfig
+from byol3d.train.metrics_log import LOG_NAME, read_steps
 
 SEEDS = (0, 1)
 SMOOTH = 10
@@ -39,7 +40,7 @@ def byol_curve(data_root: Path, steps: int, seed: int, amp: bool) -> np.ndarray:
                               warmup=min(5, steps - 1))
     with tempfile.TemporaryDirectory() as tmp:
         run = run_pretrain(cfg, data_root, Path(tmp) / "run")
-        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        rows = read_steps(run / LOG_NAME)
     return np.array([row["loss"] for row in rows])
 
 

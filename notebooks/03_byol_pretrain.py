@@ -109,7 +109,6 @@ if "google.colab" in sys.modules:  # Colab only: install this course from `repo`
 
 # %%
 import dataclasses
-import json
 
 import yaml
 from IPython.display import display
@@ -118,6 +117,7 @@ from plotly.subplots import make_subplots
 from byol3d import experiments
 from byol3d.config import config_hash, to_dict
 from byol3d.pretrain import default_run_dir
+from byol3d.train.metrics_log import LOG_NAME, log_summary, read_steps
 from byol3d.train.checkpoint import load_pretrained
 from byol3d.viz import html_table, line_figure, setup_plotly
 
@@ -175,14 +175,14 @@ display(html_table({
 # %%
 seeded = experiments.seeded_pretrains(profile, data_root, runs_root, device)
 assert seeded[0].run_dir == run_dir  # seed 0 is the preset itself
-logs = {seed: [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines()]
-        for seed, run in zip(experiments.SEEDS[profile], seeded)}
+logs = {seed: read_steps(run.run_dir / LOG_NAME) for seed, run in zip(experiments.SEEDS[profile], seeded)}
+summaries = [log_summary(rows) for rows in logs.values()]  # final loss and monitors, step times
 display(html_table({
     "seed": list(logs),
-    "steps": [len(r) for r in logs.values()],
-    "final loss": [f"{r[-1]['loss']:.3f}" for r in logs.values()],
-    "final collapse std": [f"{r[-1]['collapse_std']:.4f}" for r in logs.values()],
-    "median step (s)": [f"{sorted(x['seconds'] for x in r)[len(r) // 2]:.2f}" for r in logs.values()],
+    "steps": [s["steps"] for s in summaries],
+    "final loss": [f"{s['loss']:.3f}" for s in summaries],
+    "final collapse std": [f"{s['collapse_std']:.4f}" for s in summaries],
+    "median step (s)": [f"{s['median_step_seconds']:.2f}" for s in summaries],
     "reused": ["yes" if run.reused else "no" for run in seeded],
 }))
 rows = logs[experiments.SEEDS[profile][0]]

@@ -86,20 +86,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from IPython.display import Markdown, display
 from plotly.subplots import make_subplots
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
-from sklearn.model_selection import cross_val_score
-from sklearn.neighbors import KNeighborsClassifier
 
 from byol3d import experiments
+from byol3d.arms import ARMS, EFFICIENCY_ARMS
 from byol3d.config import config_hash, to_dict
 from byol3d.data.dataset import EvalDataset, batch_to, collate_scenes
-from byol3d.data.labels import NUM_CLASSES, SCANNET20_NAMES, error_colors
-from byol3d.eval.features import collect_features, freeze, sample_points
+from byol3d.data.labels import error_colors
+from byol3d.eval.embedding import PROJECTIONS, embedding_sample, knn_accuracy, project_2d
 from byol3d.eval.predict import predict_scene
+from byol3d.eval.seeds import format_stat, gap_verdict
 from byol3d.probe import load_probe
 from byol3d.report import record_headline, record_picture
 from byol3d.utils.runtime import pick_device
@@ -152,24 +149,20 @@ for seed, run in zip(seeds, byol_runs):
 # and the head's scene-wide max feature mean the same thing in training and evaluation.
 
 # %%
-ARM_LABELS = {"byol_linear": "BYOL probe", "random_linear": "random-init probe (floor)",
-              "raw_linear": "raw-feature probe (floor)", "majority": "majority class (floor)",
-              "byol_finetune": "BYOL fine-tune", "scratch": "scratch"}
-arm_runs = {arm: experiments.seeded_arm(profile, arm, data_root, runs_root, 1.0, device) for arm in ARM_LABELS}
+arm_runs = {arm: experiments.seeded_arm(profile, arm, data_root, runs_root, 1.0, device) for arm in ARMS}
 stats = {arm: {m: experiments.mean_std(runs, m) for m in ("miou", "macc", "oa")} for arm, runs in arm_runs.items()}
 display(html_table({
-    "method": list(ARM_LABELS.values()),
-    "mIoU (%)": [f"{100 * stats[a]['miou'][0]:.1f} ± {100 * stats[a]['miou'][1]:.1f}" for a in ARM_LABELS],
-    "mAcc (%)": [f"{100 * stats[a]['macc'][0]:.1f} ± {100 * stats[a]['macc'][1]:.1f}" for a in ARM_LABELS],
-    "OA (%)": [f"{100 * stats[a]['oa'][0]:.1f} ± {100 * stats[a]['oa'][1]:.1f}" for a in ARM_LABELS],
-    "seeds": [len(arm_runs[a]) for a in ARM_LABELS],
-    "seconds per run": [float(np.mean([float(r.metrics["seconds"]) for r in arm_runs[a]])) for a in ARM_LABELS],
-    "cached": [f"{sum(r.reused for r in arm_runs[a])}/{len(arm_runs[a])}" for a in ARM_LABELS],
+    "method": [ARMS[a].label for a in arm_runs],
+    **{f"{name} (%)": [format_stat(stats[a][m], len(runs)) for a, runs in arm_runs.items()]
+       for m, name in (("miou", "mIoU"), ("macc", "mAcc"), ("oa", "OA"))},
+    "seeds": [len(runs) for runs in arm_runs.values()],
+    "seconds per run": [float(np.mean([float(r.metrics["seconds"]) for r in runs])) for runs in arm_runs.values()],
+    "cached": [f"{sum(r.reused for r in runs)}/{len(runs)}" for runs in arm_runs.values()],
 }))
-spread_bar_figure({ARM_LABELS[a]: (100 * stats[a]["miou"][0], 100 * stats[a]["miou"][1]) for a in ARM_LABELS},
+spread_bar_figure({ARMS[a].label: (100 * stats[a]["miou"][0], 100 * stats[a]["miou"][1]) for a in ARMS},
                   title=f"Validation mIoU, mean ± std over {len(seeds)} seeds", y_title="mIoU (%)").show()
 headline = {"seeds": len(seeds)}
-for arm in ARM_LABELS:
+for arm in ARMS:
     headline[f"miou_{arm}"], headline[f"miou_{arm}_std"] = stats[arm]["miou"]
 record_headline("04_segmentation_probe", headline)
 
@@ -178,15 +171,8 @@ record_headline("04_segmentation_probe", headline)
 # two arms' standard deviations; otherwise the two are not told apart at this number of seeds.
 
 # %%
-def verdict(a: str, b: str) -> str:
-    (ma, sa), (mb, sb) = stats[a]["miou"], stats[b]["miou"]
-    gap, noise = 100 * (ma - mb), 100 * (sa + sb)
-    word = "above" if gap > 0 else "below"
-    told = f"{word} it, beyond the spread" if abs(gap) > noise else "not separable from it at this spread"
-    return f"- {ARM_LABELS[a]} vs {ARM_LABELS[b]}: {gap:+.1f} points (spreads sum to {noise:.1f}): {told}."
-
-
-display(Markdown("\n".join(verdict(a, b) for a, b in [
+display(Markdown("\n".join(f"- {gap_verdict(ARMS[a].label, stats[a]['miou'], ARMS[b].label, stats[b]['miou'])}"
+                           for a, b in [
     ("scratch", "raw_linear"), ("scratch", "random_linear"), ("byol_linear", "random_linear"),
     ("byol_linear", "raw_linear"), ("random_linear", "raw_linear"), ("byol_finetune", "scratch")])))
 
@@ -204,12 +190,12 @@ def smooth(values: list[float], width: int = 25) -> np.ndarray:
     return np.convolve(values, np.ones(width) / width, mode="valid")
 
 
-curves = {ARM_LABELS[a]: arm_runs[a][0].metrics["train_loss"] for a in ("byol_linear", "random_linear", "raw_linear")}
+curves = {ARMS[a].label: arm_runs[a][0].metrics["train_loss"] for a in ("byol_linear", "random_linear", "raw_linear")}
 line_figure({name: (np.arange(len(smooth(v))), smooth(v)) for name, v in curves.items()},
             title="Linear probes: training loss (seed 0)", x_title="step", y_title="cross-entropy").show()
-print({ARM_LABELS[a]: f"{100 * np.mean([r.metrics['train_accuracy'] for r in arm_runs[a]]):.1f}% training accuracy"
+print({ARMS[a].label: f"{100 * np.mean([r.metrics['train_accuracy'] for r in arm_runs[a]]):.1f}% training accuracy"
        for a in ("byol_linear", "random_linear", "raw_linear")})
-curves = {ARM_LABELS[a]: arm_runs[a][0].metrics["train_loss"] for a in ("scratch", "byol_finetune")}
+curves = {ARMS[a].label: arm_runs[a][0].metrics["train_loss"] for a in ("scratch", "byol_finetune")}
 line_figure({name: (np.arange(len(smooth(v))), smooth(v)) for name, v in curves.items()},
             title="Scratch and fine-tune: training loss (seed 0, smoothed)", x_title="step",
             y_title="cross-entropy").show()
@@ -222,7 +208,7 @@ line_figure({name: (np.arange(len(smooth(v))), smooth(v)) for name, v in curves.
 # predictions).
 
 # %%
-results = {ARM_LABELS[a]: arm_runs[a][0].metrics for a in ("byol_linear", "random_linear", "raw_linear", "scratch")}
+results = {ARMS[a].label: arm_runs[a][0].metrics for a in ("byol_linear", "random_linear", "raw_linear", "scratch")}
 class_iou_figure({name: m["per_class_iou"] for name, m in results.items()},
                  title="Per-class IoU on the validation vertices (seed 0)").show()
 
@@ -247,13 +233,11 @@ confusion_figure(arm_runs["scratch"][0].metrics["confusion"], title="Scratch: co
 # widest on the left.
 
 # %%
-EFFICIENCY_ARMS = {"byol_linear": "BYOL probe", "byol_finetune": "BYOL fine-tune", "random_linear": "random probe",
-                   "scratch": "scratch"}
-grid = experiments.label_efficiency(profile, data_root, runs_root, device, arms=tuple(EFFICIENCY_ARMS))
+grid = experiments.label_efficiency(profile, data_root, runs_root, device, arms=EFFICIENCY_ARMS)
 fractions = list(experiments.LABEL_FRACTIONS[profile])
 efficiency = experiments.efficiency_table(grid, fractions)
 record_headline("04_segmentation_probe", {"label_efficiency": efficiency})
-fig = line_figure({EFFICIENCY_ARMS[arm]: ([100 * f for f in fractions], [100 * v for v in efficiency[arm]])
+fig = line_figure({ARMS[arm].label: ([100 * f for f in fractions], [100 * v for v in efficiency[arm]])
                    for arm in EFFICIENCY_ARMS},
                   title="Label efficiency (mean over seeds; bars: std)", x_title="training scenes used (%)",
                   y_title="mIoU (%)")
@@ -262,14 +246,11 @@ for trace, arm in zip(fig.data, EFFICIENCY_ARMS):
 fig.update_traces(mode="lines+markers")
 fig.update_xaxes(type="log")
 fig.show()
-def cell(arm: str, i: int) -> str:
-    mean, std, n = 100 * efficiency[arm][i], 100 * efficiency[arm + "_std"][i], len(grid[arm][i])
-    return f"{mean:.1f} ± {std:.1f}" if n > 1 else f"{mean:.1f} (1 seed)"
 
-
-display(html_table({"method": list(EFFICIENCY_ARMS.values()),
-               **{f"{100 * f:g}% ({len(grid['scratch'][i][0].metrics['train_scenes'])} scenes)":
-                  [cell(arm, i) for arm in EFFICIENCY_ARMS] for i, f in enumerate(fractions)}}))
+display(html_table({"method": [ARMS[arm].label for arm in EFFICIENCY_ARMS],
+                    **{f"{100 * f:g}% ({len(grid['scratch'][i][0].metrics['train_scenes'])} scenes)":
+                       [format_stat((efficiency[arm][i], efficiency[f"{arm}_std"][i]), len(grid[arm][i]))
+                        for arm in EFFICIENCY_ARMS] for i, f in enumerate(fractions)}}))
 
 # %% [markdown]
 # ## What do the features look like? t-SNE and UMAP
@@ -284,32 +265,17 @@ display(html_table({"method": list(EFFICIENCY_ARMS.values()),
 embed_set = EvalDataset(data_root, probe_cfg.eval_split, probe_cfg.data, fraction=probe_cfg.eval_fraction)
 networks = {"random init": load_probe(arm_runs["random_linear"][0].run_dir).backbone,
             "BYOL": load_probe(arm_runs["byol_linear"][0].run_dir).backbone}  # seed 0, BatchNorm as probed
-samples = {}
-for name, net in networks.items():
-    net = freeze(net.to(torch_device))
-    feats, labels = collect_features(net, embed_set, probe_cfg.features, torch_device,
-                                     points_per_scene=EMBED_PER_CLASS * NUM_CLASSES, balanced=True, seed=0)
-    rows = sample_points(labels.numpy(), EMBED_PER_CLASS * NUM_CLASSES, balanced=True, rng=np.random.default_rng(0))
-    x = feats[rows].numpy()
-    samples[name] = ((x - x.mean(0)) / (x.std(0) + 1e-6), labels[rows].numpy())
-print({name: f"{len(y)} points, {len(np.unique(y))} classes" for name, (_, y) in samples.items()})
+samples = {name: embedding_sample(net, embed_set, probe_cfg.features, torch_device, EMBED_PER_CLASS)
+           for name, net in networks.items()}
 for name, (x, y) in samples.items():
-    acc = cross_val_score(KNeighborsClassifier(5), x, y, cv=5).mean()
-    print(f"{name}: 5-NN accuracy of the classes on these features {100 * acc:.1f}%")
+    print(f"{name}: {len(y)} points, {len(np.unique(y))} classes; 5-NN accuracy of the classes on these features "
+          f"{100 * knn_accuracy(x, y):.1f}%")
 
 # %%
-import umap  # first import compiles numba code (~15 s)
-
-embeddings = {"t-SNE": {}, "UMAP": {}}
-for name, (x, y) in samples.items():
-    reduced = PCA(n_components=min(50, x.shape[1], len(x)), random_state=0).fit_transform(x)
-    embeddings["t-SNE"][name] = TSNE(perplexity=min(30, len(x) // 4), init="pca", random_state=0).fit_transform(reduced)
-    embeddings["UMAP"][name] = umap.UMAP(n_neighbors=15, random_state=0).fit_transform(reduced)
-
-for method, by_net in embeddings.items():
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"{method}: {name}" for name in by_net])
-    for col, (name, points) in enumerate(by_net.items(), start=1):
-        for trace in embedding_figure(points, samples[name][1]).data:
+for method in PROJECTIONS:  # the first UMAP compiles numba code (~15 s)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"{method}: {name}" for name in samples])
+    for col, (name, (x, y)) in enumerate(samples.items(), start=1):
+        for trace in embedding_figure(project_2d(x, method), y).data:
             trace.showlegend = col == 1
             fig.add_trace(trace, row=1, col=col)
     fig.update_xaxes(visible=False)

@@ -67,57 +67,25 @@ if "google.colab" in sys.modules:  # Colab only: install this course from `repo`
 # %% [markdown]
 # ## Set-up
 #
-# The helpers below turn runs into tables and into one *computed* sentence per ablation, so the text
-# always describes the numbers actually obtained.
+# The ablations' configs and runs are defined in `byol3d.ablations`, and every comparison below is a
+# sentence *computed* from the numbers (`byol3d.eval.seeds`), so the text always describes the results
+# actually obtained.
 
 # %%
-import dataclasses
-import json
 import time
-from pathlib import Path
-
-import numpy as np
 
 from IPython.display import Markdown, display
 
-from byol3d import experiments
+from byol3d import ablations, experiments
+from byol3d.arms import ARMS
 from byol3d.config import config_hash
-from byol3d.data.dataset import DataConfig
-from byol3d.models import PointNeXtConfig
+from byol3d.eval.seeds import curve_gap_sentence, format_stat, pct, ranking_sentence, separated
 from byol3d.report import record_headline
-from byol3d.transforms import AugmentConfig
 from byol3d.viz import html_table, line_figure, setup_plotly, spread_bar_figure
 
 setup_plotly()
 start_time = time.perf_counter()
 main_pretrain, main_probe = experiments.main_configs(profile, device)
-
-
-
-
-def pct(value: float) -> float:
-    return 100.0 * float(value)
-
-
-def separated(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """Two (mean, std) results differ beyond the seeds' spread: |mean gap| > std_a + std_b."""
-    return abs(a[0] - b[0]) > a[1] + b[1]
-
-
-def ranking_sentence(title: str, results: dict[str, tuple[float, float]], floor: tuple[float, float],
-                     seeds: int) -> str:
-    """One computed sentence per ablation: which settings beat which beyond the spread, and the floor."""
-    pairs = [f"*{a}* > *{b}*" for a, ra in results.items() for b, rb in results.items()
-             if ra[0] > rb[0] and separated(ra, rb)]
-    above = [name for name, r in results.items() if r[0] > floor[0] and separated(r, floor)]
-    text = f"**{title}** ({seeds} seeds each): "
-    text += ("beyond the seed spread, " + ", ".join(pairs) if pairs else
-             "no setting differs from another by more than the seeds' spread, so this budget does not rank them")
-    text += (f"; {len(above)} of {len(results)} settings beat the random-encoder floor "
-             f"({pct(floor[0]):.1f} ± {pct(floor[1]):.1f}%) beyond the spread.")
-    return text
-
-
 print(f"profile {profile!r}; main pre-training {config_hash(main_pretrain)}, probe {config_hash(main_probe)}")
 
 # %% [markdown]
@@ -128,6 +96,7 @@ print(f"profile {profile!r}; main pre-training {config_hash(main_pretrain)}, pro
 #
 # * **BYOL linear**: the encoder pre-trained in chapter 03, frozen, a linear layer on its features;
 # * **random linear**: the same probe on a frozen randomly initialised encoder (the floor);
+# * **BYOL fine-tune**: the pre-trained network trained end to end with those labels;
 # * **scratch**: the whole network trained with labels from random weights for the probe budget.
 #
 # The grid is defined once, in `byol3d.experiments.label_efficiency` (profile configs and fractions), so
@@ -138,19 +107,18 @@ print(f"profile {profile!r}; main pre-training {config_hash(main_pretrain)}, pro
 grid = experiments.label_efficiency(profile, data_root, runs_root, device)
 fractions = list(experiments.LABEL_FRACTIONS[profile])
 efficiency = experiments.efficiency_table(grid, fractions)
-arms = [name for name in efficiency if name != "fractions" and not name.endswith("_std")]
+curves = {arm: list(zip(efficiency[arm], efficiency[f"{arm}_std"])) for arm in grid}  # (mean, std) per fraction
 display(html_table({
     "share of training scenes": [f"{100 * f:g}%" for f in fractions],
     "scenes": [len(runs[0].metrics["train_scenes"]) for runs in grid["byol_linear"]],
-    **{f"{name} mIoU (%)": [f"{pct(m):.1f} ± {pct(s):.1f}" if len(runs) > 1 else f"{pct(m):.1f} (1 seed)"
-                            for m, s, runs in zip(efficiency[name], efficiency[f"{name}_std"], grid[name])]
-       for name in arms},
+    **{f"{ARMS[arm].label}: mIoU (%)": [format_stat(stat, len(runs)) for stat, runs in zip(curves[arm], grid[arm])]
+       for arm in grid},
 }))
-fig = line_figure({name: ([100 * f for f in fractions], [pct(v) for v in efficiency[name]]) for name in arms},
+fig = line_figure({ARMS[arm].label: ([100 * f for f in fractions], [pct(m) for m, _ in curves[arm]]) for arm in grid},
                   title="Label efficiency (val mIoU, mean over seeds; bars: std)",
                   x_title="labelled training scenes (%)", y_title="mIoU (%)")
-for trace, name in zip(fig.data, arms):
-    trace.error_y = {"type": "data", "array": [pct(v) for v in efficiency[f"{name}_std"]], "visible": True}
+for trace, arm in zip(fig.data, grid):
+    trace.error_y = {"type": "data", "array": [pct(s) for _, s in curves[arm]], "visible": True}
 fig.update_traces(mode="lines+markers")
 fig.update_xaxes(type="log")
 fig.show()
@@ -165,26 +133,15 @@ print(f"{reused} of {total} probe runs reused from the cache")
 # own spread is unknown and only the BYOL probe's counts.
 
 # %%
-def gap(a: str, b: str, i: int) -> tuple[float, bool]:
-    """BYOL-style arm a minus arm b at fraction i, in points, and whether it clears the two spreads."""
-    stats = [(efficiency[arm][i], efficiency[f"{arm}_std"][i]) for arm in (a, b)]
-    return pct(stats[0][0] - stats[1][0]), separated(*stats)
-
-
-lines = []
-for other in ("random_linear", "scratch"):
-    parts = [f"{100 * f:g}%: {d:+.1f}" + ("" if clear else " (inside the spread)")
-             for i, f in enumerate(fractions) for d, clear in [gap("byol_linear", other, i)]]
-    wins = sum(d > 0 and clear for i in range(len(fractions)) for d, clear in [gap("byol_linear", other, i)])
-    lines.append(f"BYOL probe vs {other}: beats it beyond the spread at {wins} of {len(fractions)} fractions "
-                 f"({', '.join(parts)} points).")
+lines = [curve_gap_sentence("BYOL probe", curves["byol_linear"], other, curves[other], fractions)
+         for other in ("random_linear", "scratch")]
 display(Markdown(" ".join(lines) + (" Small-budget CPU numbers, not the method's ceiling." if profile != "full" else "")))
 
 # %% [markdown]
 # ## The pre-training ablations: budget and baseline
 #
 # Each of the remaining ablations pre-trains several BYOL models that differ from a **baseline** in
-# one setting, then linear-probes each, once per seed of `ABLATION_SEEDS`. The baseline is the profile's
+# one setting, then linear-probes each, once per seed of `ablations.ABLATION_SEEDS`. The baseline is the profile's
 # main recipe (region + dense loss, strong view augmentation, τ_base from the run-length rule;
 # PointNeXt-S on the CPU profiles, PointNeXt-B in `full`), marked "(baseline)" below; it appears in
 # every ablation and is trained once per seed.
@@ -199,51 +156,9 @@ display(Markdown(" ".join(lines) + (" Small-budget CPU numbers, not the method's
 # main run's epochs, probed on all training scenes.
 
 # %%
-ABLATION_SEEDS = {"smoke": (0, 1), "quick": (0, 1), "full": (0, 1, 2)}[profile]
-
-
-def ablation_configs(profile: str):
-    """(baseline PretrainConfig, probe ProbeConfig, share of training scenes probed) of the ablations."""
-    if profile == "full":
-        return dataclasses.replace(main_pretrain, epochs=20), main_probe, 1.0
-    small = {"smoke": DataConfig(voxel_size=0.06, voxel_max=600),
-             "quick": DataConfig(voxel_size=0.05, voxel_max=2000)}[profile]
-    steps = {"smoke": 2, "quick": 20}[profile]
-    base = dataclasses.replace(main_pretrain, data=small, steps=steps, epochs=0, warmup=min(2, steps - 1),
-                               ckpt_every=steps)
-    probe = dataclasses.replace(main_probe, data=small, linear_steps=min(main_probe.linear_steps, 100),
-                                points_per_scene=min(main_probe.points_per_scene, 2000))
-    return base, probe, {"smoke": 1.0, "quick": 0.5}[profile]
-
-
-base, ablation_probe, probe_fraction = ablation_configs(profile)
-
-
-def with_views(augment: AugmentConfig):
-    return dataclasses.replace(base, data=dataclasses.replace(base.data, view_augment=augment))
-
-
-def settings(configs: dict) -> dict:
-    """Label each setting; the one equal to the baseline is marked (it is trained once, shared)."""
-    if base not in configs.values():
-        raise ValueError("05_ablations: every ablation must contain the baseline config")
-    return {f"{label} (baseline)" if cfg == base else label: cfg for label, cfg in configs.items()}
-
-
-ABLATIONS = {  # ablation -> {setting label: PretrainConfig}
-    "loss": settings({name: dataclasses.replace(base, loss=name)
-                      for name in ("global", "dense", "global+dense", "region+dense")}),
-    "augmentation": settings({name: with_views(getattr(AugmentConfig, name)()) for name in ("weak", "strong")}),
-    "tau rule": settings({"run-length rule": base, "0.996 (paper)": dataclasses.replace(base, tau_base=0.996)}),
-    "width": settings({f"PointNeXt-{name}": dataclasses.replace(  # same radii as the baseline's voxel scaling
-                           base, model=dataclasses.replace(PointNeXtConfig.preset(name), radius=base.model.radius))
-                       for name in ("S", "B")}),
-}
-unique = {config_hash(cfg): cfg for arms in ABLATIONS.values() for cfg in arms.values()}
-budget = (f"{base.steps} steps" if base.epochs == 0 else f"{base.epochs} epochs") + \
-    f", voxel {base.data.voxel_size} m, views of {base.data.voxel_max} points, probe on {probe_fraction:.0%} of scenes"
-print(f"{len(unique)} distinct pre-trainings x {len(ABLATION_SEEDS)} seeds, each followed by a linear probe; "
-      f"budget: {budget}")
+plan = ablations.ablation_plan(profile, device)  # the baseline, the probe and every setting of every ablation
+print(f"{len(plan.distinct())} distinct pre-trainings x {len(plan.seeds)} seeds, each followed by a linear probe; "
+      f"budget: {plan.budget()}")
 
 # %% [markdown]
 # ## Running (or reusing) the ablation runs
@@ -254,26 +169,10 @@ print(f"{len(unique)} distinct pre-trainings x {len(ABLATION_SEEDS)} seeds, each
 # healthy, 0 when collapsed).
 
 # %%
-def final_metrics(run_dir: Path) -> dict:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return {"loss": rows[-1]["loss"], "collapse_std": rows[-1]["collapse_std"],
-            "seconds": sum(r["seconds"] for r in rows)}
-
-
-results = {}  # config hash -> one entry per seed
-for key, cfg in unique.items():
-    results[key] = []
-    for seed in ABLATION_SEEDS:
-        pre = experiments.pretrain(dataclasses.replace(cfg, seed=seed), data_root, runs_root)
-        probe = experiments.probe(dataclasses.replace(ablation_probe, seed=seed), data_root, runs_root, "linear",
-                                  probe_fraction, pre.encoder)
-        results[key].append({"pretrain": pre, "probe": probe, **final_metrics(pre.run_dir)})
-floor_runs = [experiments.probe(dataclasses.replace(ablation_probe, seed=seed), data_root, runs_root, "random",
-                                probe_fraction) for seed in ABLATION_SEEDS]
+results, floor_runs = ablations.run_ablations(plan, data_root, runs_root)
 floor = experiments.mean_std(floor_runs)
-runs_made = [r[kind] for per_seed in results.values() for r in per_seed for kind in ("pretrain", "probe")]
-reused = sum(run.reused for run in runs_made + floor_runs)
-print(f"{reused} of {len(runs_made) + len(floor_runs)} runs reused from the cache; random-encoder floor "
+runs_made = [run for per_seed in results.values() for r in per_seed for run in (r.pretrain, r.probe)] + floor_runs
+print(f"{sum(run.reused for run in runs_made)} of {len(runs_made)} runs reused from the cache; random-encoder floor "
       f"{pct(floor[0]):.1f} ± {pct(floor[1]):.1f}% mIoU")
 
 # %% [markdown]
@@ -284,25 +183,16 @@ print(f"{reused} of {len(runs_made) + len(floor_runs)} runs reused from the cach
 # computed from the numbers.
 
 # %%
-def show_ablation(name: str, settings: dict) -> dict[str, tuple[float, float]]:
-    rows = {label: results[config_hash(cfg)] for label, cfg in settings.items()}
-    stats = {label: experiments.mean_std([r["probe"] for r in per_seed]) for label, per_seed in rows.items()}
-    display(html_table({
-        name: list(rows),
-        "mIoU (%), mean ± std": [f"{pct(m):.1f} ± {pct(sd):.1f}" for m, sd in stats.values()],
-        "per seed (%)": [", ".join(f"{pct(r['probe'].metrics['miou']):.1f}" for r in per_seed)
-                         for per_seed in rows.values()],
-        "OA (%)": [f"{pct(np.mean([r['probe'].metrics['oa'] for r in per_seed])):.1f}" for per_seed in rows.values()],
-        "final BYOL loss": [f"{np.mean([r['loss'] for r in per_seed]):.3f}" for per_seed in rows.values()],
-        "collapse std": [f"{np.mean([r['collapse_std'] for r in per_seed]):.4f}" for per_seed in rows.values()],
-        "pre-training (s)": [f"{np.mean([r['seconds'] for r in per_seed]):.0f}" for per_seed in rows.values()],
-    }))
+def show_ablation(name: str) -> dict[str, tuple[float, float]]:
+    settings = plan.grid[name]
+    stats = ablations.setting_stats(settings, results)
+    display(html_table(ablations.setting_table(name, settings, results)))
     fig = spread_bar_figure({label: (pct(m), pct(sd)) for label, (m, sd) in stats.items()},
-                            title=f"Ablation: {name} (mean ± std over {len(ABLATION_SEEDS)} seeds)",
+                            title=f"Ablation: {name} (mean ± std over {len(plan.seeds)} seeds)",
                             y_title="val mIoU (%)")
     fig.add_hline(y=pct(floor[0]), line_dash="dash", annotation_text="random encoder")
     fig.show()
-    display(Markdown(ranking_sentence(name, stats, floor, len(ABLATION_SEEDS))))
+    display(Markdown(ranking_sentence(name, stats, floor, len(plan.seeds))))
     return stats
 
 
@@ -320,7 +210,7 @@ summary = {}
 # across rows.)
 
 # %%
-summary["loss"] = show_ablation("loss", ABLATIONS["loss"])
+summary["loss"] = show_ablation("loss")
 
 # %% [markdown]
 # ### 3 · Augmentation strength of the views
@@ -332,7 +222,7 @@ summary["loss"] = show_ablation("loss", ABLATIONS["loss"])
 # from its own colour and height).
 
 # %%
-summary["augmentation"] = show_ablation("augmentation", ABLATIONS["augmentation"])
+summary["augmentation"] = show_ablation("augmentation")
 
 # %% [markdown]
 # ### 4 · τ rule: scaled to the run or the paper's 0.996
@@ -342,7 +232,7 @@ summary["augmentation"] = show_ablation("augmentation", ABLATIONS["augmentation"
 # (`byol3d.byol.ema.tau_base_for`) makes that window a fifteenth of the run, between 10 and 250 steps.
 
 # %%
-summary["tau rule"] = show_ablation("tau rule", ABLATIONS["tau rule"])
+summary["tau rule"] = show_ablation("tau rule")
 
 # %% [markdown]
 # ### 5 · Width: PointNeXt-S vs PointNeXt-B
@@ -351,7 +241,7 @@ summary["tau rule"] = show_ablation("tau rule", ABLATIONS["tau rule"])
 # steps it costs more per step, and a small budget may not be enough for it to pay off.
 
 # %%
-summary["width"] = show_ablation("width", ABLATIONS["width"])
+summary["width"] = show_ablation("width")
 
 # %% [markdown]
 # ## What made BYOL work here?
@@ -391,7 +281,7 @@ figures = {f"ablation_{name.replace(' ', '_')}": ", ".join(f"{label} {pct(m):.1f
                                                          for label, (m, sd) in stats.items())
            for name, stats in summary.items()}
 figures["ablation_random_floor_miou"] = round(float(floor[0]), 4)
-figures["ablation_budget"] = budget + f", {len(ABLATION_SEEDS)} seeds"
+figures["ablation_budget"] = plan.budget() + f", {len(plan.seeds)} seeds"
 record_headline("05_ablations", figures)
 for key, value in figures.items():
     print(f"{key}: {value}")

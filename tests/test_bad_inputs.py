@@ -5,7 +5,6 @@ issue is in the test's docstring."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 import shutil

@@ -62,6 +62,6 @@ def test_headline_chart_draws_every_recorded_arm(tmp_path):
 def test_efficiency_chart_draws_one_line_per_method(tmp_path):
     path = efficiency_chart(FIGURES, tmp_path / "e.svg")
     text = _svg_text(path)
-    assert "BYOL pre-trained encoder, linear probe" in text and "Supervised from scratch" in text
+    assert "BYOL encoder, linear probe" in text and "Supervised from scratch" in text
     assert "10%" in text and "100%" in text
     assert efficiency_chart({}, tmp_path / "none.svg") is None

@@ -25,7 +25,8 @@ from byol3d.config import ConfigError, save_yaml
 from byol3d.data.cache import list_scenes
 from byol3d.data.dataset import DataConfig, TwoViewDataset, collate_views
 from byol3d.models.config import PointNeXtConfig
-from byol3d.pretrain import METRIC_KEYS, PretrainConfig, load_config, run_pretrain
+from byol3d.pretrain import PretrainConfig, load_config, run_pretrain
+from byol3d.train.metrics_log import METRIC_KEYS
 from byol3d.train.checkpoint import load_checkpoint, load_pretrained
 
 

@@ -22,16 +22,13 @@ import numpy as np
 
 from byol3d import experiments
 from byol3d.config import apply_overrides
-from byol3d.pretrain import METRIC_KEYS
+from byol3d.train.metrics_log import LOG_NAME, log_summary, read_steps
 
 
-def last_metrics(run_dir, window: int = 20) -> dict:
-    """Mean of the last `window` steps' loss and monitors from metrics.jsonl."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    tail = rows[-window:]
-    keys = [k for k in METRIC_KEYS if k not in ("step", "lr", "tau", "seconds")]  # losses and monitors
-    return {k: round(float(np.mean([r[k] for r in tail if r.get(k) is not None])), 4)
-            for k in keys if any(r.get(k) is not None for r in tail)}
+def pretrain_tail(run_dir) -> dict:
+    """The pre-training's losses and monitors, each the mean of its last 20 steps."""
+    summary = log_summary(read_steps(run_dir / LOG_NAME), window=20)
+    return {k: round(v, 4) for k, v in summary.items() if k not in ("steps", "seconds", "median_step_seconds")}
 
 
 def main() -> None:
@@ -52,7 +49,7 @@ def main() -> None:
                                 pre.encoder)
         mious.append(run.metrics["miou"])
         print(json.dumps({"set": args.set, "seed": seed, "miou": round(run.metrics["miou"], 4),
-                          "oa": round(run.metrics["oa"], 4), **last_metrics(pre.run_dir),
+                          "oa": round(run.metrics["oa"], 4), **pretrain_tail(pre.run_dir),
                           "seconds": round(time.perf_counter() - start, 1), "run": str(pre.run_dir)}), flush=True)
     values = np.array(mious)
     print(json.dumps({"set": args.set, "seeds": args.seeds, "miou_mean": round(float(values.mean()), 4),

@@ -31,30 +31,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
 from tqdm import tqdm
 
+from byol3d.arms import EFFICIENCY_ARMS, get_arm
 from byol3d.config import PROFILES, config_hash
 from byol3d.data.cache import data_fingerprint, list_scenes
 from byol3d.data.dataset import select_fraction
+from byol3d.eval.seeds import Stat
+from byol3d.eval.seeds import mean_std as seed_stats
 from byol3d.pretrain import PretrainConfig, default_run_dir, run_pretrain
 from byol3d.probe import METHODS, PRETRAINED_METHODS, ProbeConfig, run_probe
 
-WHERE = "byol3d/experiments.py"
 PROBE_RESULT = "metrics.json"  # the final artefact of a probe run
 ENCODER = "encoder.pt"  # the final artefact of a pre-training run
 # Shares of the training scenes of the label-efficiency grid (chapters 04 and 05 use the same ones, so
 # they share the runs). full: the data-efficient protocol of CSC (1 / 5 / 10 / 20 / 100 % of scenes).
 LABEL_FRACTIONS = {"smoke": (0.25, 1.0), "quick": (0.1, 0.3, 1.0), "full": (0.01, 0.05, 0.1, 0.2, 1.0)}
-# Evaluation arms: name (the report's headline naming) -> (probe method, pre-trained?). The last three are
-# the floors a learnt representation must beat: random-init frozen network, raw input features, majority class.
-ARMS = {"byol_linear": ("linear", True), "byol_finetune": ("finetune", True), "scratch": ("scratch", False),
-        "random_linear": ("random", False), "raw_linear": ("raw", False), "majority": ("majority", False)}
 # Seeds of every headline figure: seed s pre-trains with PretrainConfig.seed = s and probes with
 # ProbeConfig.seed = s (weights of new layers, data order, augmentation); the scene subset of a label
 # fraction is the same for every seed and method (DataConfig.subset_seed).
 SEEDS = {"smoke": (0, 1), "quick": (0, 1, 2), "full": (0, 1, 2)}
-SUPERVISED_ARMS = ("byol_finetune", "scratch")  # a whole network trained per run: the expensive arms
 
 
 def efficiency_seeds(profile: str, arm: str) -> tuple[int, ...]:
@@ -62,7 +58,7 @@ def efficiency_seeds(profile: str, arm: str) -> tuple[int, ...]:
     profiles, which get the first seed only (each is a full training; the report's budget). The notebooks
     say so next to the curve; the 100 % headline figures always use every seed."""
     seeds = SEEDS[profile]
-    return seeds[:1] if profile != "full" and arm in SUPERVISED_ARMS else seeds
+    return seeds[:1] if profile != "full" and get_arm(arm).supervised else seeds
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's bytes (identifies a checkpoint independently of where it lies)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{WHERE}: checkpoint {path} not found (did the pre-training finish?)")
+        raise FileNotFoundError(f"checkpoint {path} not found (did the pre-training finish?)")
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -114,9 +110,9 @@ def probe_key(cfg: ProbeConfig, data_root: str | Path, method: str, fraction: fl
               checkpoint: str | Path | None = None) -> str:
     """The identity of a probe run (see the module docstring) as a 12-character hash."""
     if method not in METHODS:
-        raise ValueError(f"{WHERE}: unknown probe method {method!r}; known: {list(METHODS)}")
+        raise ValueError(f"unknown probe method {method!r}; known: {list(METHODS)}")
     if (method in PRETRAINED_METHODS) != (checkpoint is not None):
-        raise ValueError(f"{WHERE}: method {method!r} " + ("needs a checkpoint" if checkpoint is None
+        raise ValueError(f"method {method!r} " + ("needs a checkpoint" if checkpoint is None
                                                              else "starts from random weights: pass no checkpoint"))
     identity = {
         "config": config_hash(dataclasses.replace(cfg, device="auto", num_workers=0)),
@@ -159,7 +155,7 @@ def efficiency_table(grid: Mapping[str, Sequence[Sequence[ProbeRun]]], fractions
 def main_configs(profile: str, device: str = "auto") -> tuple[PretrainConfig, ProbeConfig]:
     """The profile's pre-training and probe configs as chapters 03-05 use them (so they share runs)."""
     if profile not in PROFILES:
-        raise ValueError(f"{WHERE}: profile must be one of {PROFILES}, got {profile!r}")
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     return (dataclasses.replace(PretrainConfig.preset(profile), device=device),
             dataclasses.replace(ProbeConfig.preset(profile), device=device))
 
@@ -173,34 +169,30 @@ def seeded_pretrains(profile: str, data_root: str | Path, runs_root: str | Path,
 
 def seeded_arm(profile: str, arm: str, data_root: str | Path, runs_root: str | Path, fraction: float = 1.0,
                device: str = "auto", seeds: Sequence[int] | None = None) -> list[ProbeRun]:
-    """One evaluation arm of `ARMS` at `fraction`, once per seed (default `SEEDS[profile]`); a
+    """One evaluation arm (byol3d.arms) at `fraction`, once per seed (default `SEEDS[profile]`); a
     pre-trained arm of seed s probes the encoder pre-trained with seed s."""
-    if arm not in ARMS:
-        raise ValueError(f"{WHERE}: unknown arm {arm!r}; known: {list(ARMS)}")
+    spec = get_arm(arm)
     seeds = SEEDS[profile] if seeds is None else tuple(seeds)
     if not set(seeds) <= set(SEEDS[profile]):
-        raise ValueError(f"{WHERE}: seeds {list(seeds)} are not among the profile's {list(SEEDS[profile])}")
-    method, pretrained = ARMS[arm]
+        raise ValueError(f"seeds {list(seeds)} are not among the profile's {list(SEEDS[profile])}")
     _, probe_cfg = main_configs(profile, device)
     encoders = {s: run.encoder for s, run in zip(SEEDS[profile], seeded_pretrains(profile, data_root, runs_root,
-                                                                                   device))} if pretrained else {}
-    return [probe(dataclasses.replace(probe_cfg, seed=seed), data_root, runs_root, method, fraction,
+                                                                                   device))} if spec.pretrained else {}
+    return [probe(dataclasses.replace(probe_cfg, seed=seed), data_root, runs_root, spec.method, fraction,
                   encoders.get(seed)) for seed in seeds]
 
 
-def mean_std(runs: Sequence[ProbeRun], metric: str = "miou") -> tuple[float, float]:
+def mean_std(runs: Sequence[ProbeRun], metric: str = "miou") -> Stat:
     """Mean and sample standard deviation (0 for one run) of `metric` over seeded runs."""
-    values = np.array([run.metrics[metric] for run in runs], dtype=np.float64)
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return seed_stats([run.metrics[metric] for run in runs])
 
 
 def label_efficiency(profile: str, data_root: str | Path, runs_root: str | Path, device: str = "auto",
-                     arms: Sequence[str] = ("byol_linear", "random_linear", "scratch")) -> dict[str, list[list[ProbeRun]]]:
+                     arms: Sequence[str] = EFFICIENCY_ARMS) -> dict[str, list[list[ProbeRun]]]:
     """The label-efficiency grid of the profile: arm -> one list of seeded runs (`efficiency_seeds`) per
     fraction of `LABEL_FRACTIONS[profile]` (BYOL arms on chapter 03's seeded pre-trainings)."""
-    unknown = sorted(set(arms) - set(ARMS))
-    if unknown:
-        raise ValueError(f"{WHERE}: unknown arm(s) {unknown}; known: {list(ARMS)}")
+    for arm in arms:
+        get_arm(arm)  # every name checked before the first run
     jobs = [(arm, f) for arm in arms for f in LABEL_FRACTIONS[profile]]
     grid: dict[str, list[list[ProbeRun]]] = {arm: [] for arm in arms}
     for arm, fraction in tqdm(jobs, desc="label efficiency"):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -40,15 +39,12 @@ from byol3d.train.checkpoint import (export_encoder, load_checkpoint, read_encod
 from byol3d.train.distributed import (DistInfo, ResumableSampler, check_replicas_equal, cleanup_distributed,
                                       init_distributed, mean_across_ranks, prepare_batchnorm, wrap_ddp)
 from byol3d.train.finite import NonFiniteError, first_non_finite
+from byol3d.train.metrics_log import LOG_NAME, append_step, truncate_log
 from byol3d.train.schedule import cosine_with_warmup
 from byol3d.train.tensorboard_log import log_scalars, open_writer, require_tensorboard
-from byol3d.utils.atomic import atomic_write_text, remove_stale_temporaries
+from byol3d.utils.atomic import remove_stale_temporaries
 from byol3d.utils.run_folder import check_run_folder, mark_run_folder
 from byol3d.utils.runtime import bf16_autocast, seed_everything
-
-METRIC_KEYS = ("step", "loss", "loss_global", "loss_region", "loss_dense", "lr", "tau", "collapse_std",
-               "cos_online_target", "seconds")
-
 
 def default_run_dir(cfg: PretrainConfig, runs_root: str | Path = "runs") -> Path:
     """runs/byol/<config hash>: a run is reused by any caller asking for the same config."""
@@ -141,19 +137,6 @@ def train_step(model: BYOL, forward, optimizer, scheduler, views, cfg: PretrainC
     return {**metrics, "lr": lr, "tau": tau}
 
 
-def _read_metrics(path: Path, upto: int) -> list[str]:
-    """Lines of metrics.jsonl for steps <= upto (a resumed run rewrites what came after)."""
-    lines = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                if json.loads(line)["step"] <= upto:
-                    lines.append(line)
-            except (json.JSONDecodeError, KeyError, TypeError):
-                break  # a line cut by a kill: everything after it is redone
-    return lines
-
-
 def _restore(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, data: dict,
              steps_per_epoch: int) -> int:
     """Load everything `_save` wrote; returns the number of steps already done."""
@@ -218,12 +201,8 @@ def build_training(cfg: PretrainConfig, info: DistInfo, total: int):
 
 
 def _log_step(metrics: dict, step: int, seconds: float, path: Path, writer, bar: tqdm) -> None:
-    """Append the step's metrics (METRIC_KEYS; None where a loss term is not used) to metrics.jsonl, then
-    give them to the TensorBoard writer as `byol/<key>`."""
-    row = {key: metrics.get(key) for key in METRIC_KEYS}
-    row.update(step=step, seconds=round(seconds, 4))
-    with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    """Append the step's metrics to metrics.jsonl, then give them to the TensorBoard writer as `byol/<key>`."""
+    row = append_step(path, metrics, step, seconds)
     log_scalars(writer, "byol", {k: v for k, v in row.items() if k != "step"}, step)
     bar.update(1)
     bar.set_postfix(loss=f"{row['loss']:.3f}", std=f"{row['collapse_std']:.3f}")
@@ -233,13 +212,13 @@ def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resu
     loader, sampler, steps_per_epoch = make_pretrain_loader(cfg, data_root, info)
     total = cfg.epochs * steps_per_epoch if cfg.epochs > 0 else cfg.steps
     model, forward, optimizer, scheduler = build_training(cfg, info, total)
-    ckpt, metrics_path = out / "checkpoints" / "last.pt", out / "metrics.jsonl"
+    ckpt, metrics_path = out / "checkpoints" / "last.pt", out / LOG_NAME
     step = _restore(model, optimizer, scheduler, ckpt, cfg, data, steps_per_epoch) if resume and ckpt.exists() else 0
     writer = None
     if info.is_main:
         mark_run_folder(out, "pretrain")
         save_yaml(cfg, out / "config.yaml")
-        atomic_write_text(metrics_path, "".join(f"{line}\n" for line in _read_metrics(metrics_path, step)))
+        truncate_log(metrics_path, step)
         writer = open_writer(out, first_step=step + 1)  # TensorBoard drops what a killed attempt logged after it
     model.train()
     bar = tqdm(total=total, initial=step, desc="BYOL pre-training", disable=not info.is_main)

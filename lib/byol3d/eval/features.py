@@ -30,12 +30,11 @@ from byol3d.data.labels import IGNORE_INDEX
 from byol3d.models.pointnext import EncoderOutput, PointNeXt
 
 FEATURE_KINDS = ("hypercolumn", "decoder", "both", "input")
-WHERE = "byol3d/eval/features.py"
 
 
 def _check_kind(kind: str) -> None:
     if kind not in FEATURE_KINDS:
-        raise ValueError(f"{WHERE}: unknown feature kind {kind!r}; known: {list(FEATURE_KINDS)}")
+        raise ValueError(f"unknown feature kind {kind!r}; known: {list(FEATURE_KINDS)}")
 
 
 def freeze(model: PointNeXt) -> PointNeXt:
@@ -74,7 +73,7 @@ def iter_features(model: PointNeXt, batch: dict, kind: str, rows: torch.Tensor |
     chunking keeps memory bounded on large scenes (a hypercolumn is ~1000 floats per point)."""
     _check_kind(kind)
     if model.training:
-        raise ValueError(f"{WHERE}: the network is in training mode; call freeze(model) first so that "
+        raise ValueError("the network is in training mode; call freeze(model) first so that "
                          "BatchNorm uses (and keeps) its running statistics")
     if rows is None:
         rows = torch.arange(len(batch["coord"]), device=batch["coord"].device)
@@ -118,7 +117,7 @@ def recalibrate_batchnorm(model: PointNeXt, batches: Iterable[dict]) -> PointNeX
         model(batch)
         seen += 1
     if seen == 0:
-        raise ValueError(f"{WHERE}: recalibrate_batchnorm got no batch")
+        raise ValueError("recalibrate_batchnorm got no batch")
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
     return model.eval()
@@ -157,7 +156,7 @@ def collect_features(model: PointNeXt, dataset: SegmentationDataset, kind: str, 
     in-memory feature cache the linear probe trains on, and the sample behind the embedding plots.
     """
     if model.training:
-        raise ValueError(f"{WHERE}: collect_features needs a frozen network; call freeze(model) first")
+        raise ValueError("collect_features needs a frozen network; call freeze(model) first")
     rng = np.random.default_rng(seed)
     feats, labels = [], []
     for batch in scene_batches(dataset, device, desc=f"features ({kind})"):

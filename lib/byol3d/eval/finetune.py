@@ -45,7 +45,7 @@ def train_segmentation(model: PointNeXt, dataset: SegmentationDataset, schedule:
     curve; the model is back in training mode when it returns.
     """
     if not dataset.train:
-        raise ValueError("byol3d/eval/finetune.py: training needs a SegmentationDataset with train=True")
+        raise ValueError("train_segmentation needs a SegmentationDataset with train=True")
     batch_size = min(schedule.batch_size, len(dataset))
     loader = make_loader(dataset, batch_size, shuffle=True, num_workers=schedule.num_workers, seed=schedule.seed,
                          drop_last=True)
@@ -80,7 +80,7 @@ def train_segmentation(model: PointNeXt, dataset: SegmentationDataset, schedule:
             if len(losses) >= schedule.steps:
                 break
         if len(losses) == done:
-            raise ValueError("byol3d/eval/finetune.py: a whole epoch of training crops had no labelled point")
+            raise ValueError("a whole epoch of training crops had no labelled point")
         epoch += 1
     bar.close()
     model.eval()

@@ -18,7 +18,6 @@ from byol3d.eval.features import freeze, iter_features
 from byol3d.models.pointnext import PointNeXt
 
 NORMALIZATIONS = ("standardize", "l2", "none")
-WHERE = "byol3d/eval/linear.py"
 
 
 class LinearProbe(nn.Module):
@@ -31,7 +30,7 @@ class LinearProbe(nn.Module):
     def __init__(self, in_dim: int, num_classes: int, normalize: str):
         super().__init__()
         if normalize not in NORMALIZATIONS:
-            raise ValueError(f"{WHERE}: unknown normalisation {normalize!r}; known: {list(NORMALIZATIONS)}")
+            raise ValueError(f"unknown normalisation {normalize!r}; known: {list(NORMALIZATIONS)}")
         self.normalize = normalize
         self.register_buffer("mean", torch.zeros(in_dim))  # (D,)
         self.register_buffer("std", torch.ones(in_dim))  # (D,)
@@ -140,7 +139,7 @@ def train_linear(probe: LinearProbe, feats: torch.Tensor, labels: torch.Tensor, 
     keep = labels != IGNORE_INDEX
     feats, labels = feats[keep], labels[keep]
     if len(labels) == 0:
-        raise ValueError(f"{WHERE}: no labelled training point to fit the linear probe on")
+        raise ValueError("no labelled training point to fit the linear probe on")
     device = probe.linear.weight.device
     feats, labels = feats.to(device), labels.to(device)
     probe.fit_normalization(feats)

@@ -5,11 +5,11 @@ The network sees each validation scene voxelised (one point per voxel, as in tra
 as training crops are; class probabilities summed where crops overlap, as Pointcept's fragment testing
 does), so the network and a linear probe on its features see at test time the context they were trained
 on: the head's scene-max feature and the x/y input channels then mean the same thing in training and
-evaluation. Crops go through the network several at a time, as one offset batch. With `crop_points=None` the scene goes through the network in one pass. The benchmark
-however scores the original mesh vertices. Every vertex takes the prediction of the voxel
-point it fell into (the `inverse` map of the voxelisation), and the confusion matrix is accumulated
-over all vertices of all scenes with the full-resolution labels (IGNORE_INDEX excluded), as the ScanNet
-benchmark does (Dai et al., CVPR 2017).
+evaluation. Crops go through the network several at a time, as one offset batch. With
+`crop_points=None` the scene goes through the network in one pass. The benchmark however scores the
+original mesh vertices. Every vertex takes the prediction of the voxel point it fell into (the
+`inverse` map of the voxelisation), and the confusion matrix is accumulated over all vertices of all
+scenes with the full-resolution labels (IGNORE_INDEX excluded), as the ScanNet benchmark does (Dai et al., CVPR 2017).
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ from byol3d.eval.features import scene_batches
 from byol3d.eval.metrics import confusion_matrix
 from byol3d.transforms.crop import tile_crops
 
-WHERE = "byol3d/eval/predict.py"
 
 
 def scatter_to_vertices(pred: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
     """pred (N,) per voxel point, inverse (V,) vertex -> row of pred  ->  (V,) prediction per vertex."""
     if inverse.numel() and (int(inverse.min()) < 0 or int(inverse.max()) >= pred.shape[0]):
-        raise ValueError(f"{WHERE}: inverse map points outside the {pred.shape[0]} predicted rows "
+        raise ValueError(f"inverse map points outside the {pred.shape[0]} predicted rows "
                          f"(min {int(inverse.min())}, max {int(inverse.max())})")
     return pred[inverse.to(pred.device)]
 
@@ -88,7 +87,7 @@ def predict_scene(model: nn.Module, batch: dict, crop_points: int | None = None)
     """A whole-scene batch -> (voxel predictions (N,), vertex predictions (V,)); the model must be in
     eval mode. `crop_points`: see the module docstring."""
     if model.training:
-        raise ValueError(f"{WHERE}: call model.eval() before predicting (BatchNorm, dropout)")
+        raise ValueError("call model.eval() before predicting (BatchNorm, dropout)")
     pred = predict_scores(model, batch, crop_points).argmax(dim=1)  # (N,)
     return pred, scatter_to_vertices(pred, batch["inverse"])
 
@@ -101,7 +100,7 @@ def evaluate(model: nn.Module, dataset: SegmentationDataset, device: torch.devic
     `crop_points`: predict in training-size crops (see the module docstring).
     """
     if dataset.train:
-        raise ValueError(f"{WHERE}: evaluate needs whole scenes (a dataset with train=False, e.g. EvalDataset)")
+        raise ValueError("evaluate needs whole scenes (a dataset with train=False, e.g. EvalDataset)")
     model.eval()
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     for batch in scene_batches(dataset, device, desc="evaluating"):

@@ -22,7 +22,6 @@ from byol3d import ops
 from byol3d.models.blocks import Dropout, FeaturePropagation, InvResMLP, LinearBNAct, SetAbstraction, upsampling
 from byol3d.models.config import PointNeXtConfig
 
-WHERE = "byol3d/models/pointnext.py"
 
 
 @dataclass
@@ -131,7 +130,7 @@ class PointNeXt(nn.Module):
     def __init__(self, cfg: PointNeXtConfig, ops_backend: str | None = None):
         super().__init__()
         if not isinstance(cfg, PointNeXtConfig):
-            raise TypeError(f"{WHERE}: PointNeXt needs a PointNeXtConfig, got {type(cfg).__name__}")
+            raise TypeError(f"PointNeXt needs a PointNeXtConfig, got {type(cfg).__name__}")
         self.cfg = cfg
         self.ops_backend = ops_backend
         ch = cfg.channels
@@ -221,15 +220,16 @@ class PointNeXt(nn.Module):
         """Check the batch dict and return coord (N, 3), feat (N, C), offset (B,) int64."""
         if not isinstance(batch, dict) or any(k not in batch for k in ("coord", "feat", "offset")):
             keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-            raise ValueError(f"{WHERE}: batch must be a dict with coord, feat and offset; got {keys}")
+            raise ValueError(f"PointNeXt input: the batch must be a dict with coord, feat and offset; got {keys}")
         xyz, feats, offset = batch["coord"], batch["feat"], batch["offset"]
         if xyz.dim() != 2 or xyz.shape[1] != 3:
-            raise ValueError(f"{WHERE}: batch['coord'] must be (N, 3), got {tuple(xyz.shape)}")
+            raise ValueError(f"PointNeXt input: batch['coord'] must be (N, 3), got {tuple(xyz.shape)}")
         if feats.shape != (xyz.shape[0], self.cfg.in_channels):
             raise ValueError(
-                f"{WHERE}: batch['feat'] must be (N, {self.cfg.in_channels}) with N = {xyz.shape[0]}, "
+                f"PointNeXt input: batch['feat'] must be (N, {self.cfg.in_channels}) with N = {xyz.shape[0]}, "
                 f"got {tuple(feats.shape)}"
             )
         if offset.dim() != 1 or offset.numel() == 0 or int(offset[-1]) != xyz.shape[0]:
-            raise ValueError(f"{WHERE}: batch['offset'] must be (B,) with offset[-1] == N, got {offset.tolist()}")
+            raise ValueError("PointNeXt input: batch['offset'] must be (B,) with offset[-1] == N, "
+                             f"got {offset.tolist()}")
         return xyz, feats, offset.long()

@@ -14,16 +14,12 @@ THE CONTRACT (for notebook authors):
 Well-known keys, shown in the index's headline tables (mIoU values are FRACTIONS in [0, 1], the
 `miou` of a probe's metrics.json; the index shows them as percentages):
 
-* ``miou_byol_linear``   BYOL-pre-trained frozen encoder, linear probe
-* ``miou_random_linear`` randomly initialised frozen encoder, linear probe
-* ``miou_scratch``       the same network trained from scratch with labels
-* ``miou_byol_finetune`` BYOL initialisation fine-tuned end to end (optional)
-* ``miou_raw_linear``    linear probe on the raw input channels, no network (a floor)
-* ``miou_majority``      the most frequent training class everywhere (a floor)
+* ``miou_<arm>``        for each evaluation arm of byol3d.arms.ARMS (byol_linear, random_linear, scratch,
+                         byol_finetune, raw_linear, majority), shown with the arm's label
 * ``<miou key>_std``     the spread (sample standard deviation) over seeds of that mean
 * ``seeds``              how many seeds each mean is taken over
-* ``label_efficiency``   {"fractions": [f1, f2, ...], "<method>": [mean mIoU at f1, at f2, ...],
-                         "<method>_std": [spread at f1, ...], ...}
+* ``label_efficiency``   {"fractions": [f1, f2, ...], "<arm>": [mean mIoU at f1, at f2, ...],
+                         "<arm>_std": [spread at f1, ...], ...}
 * ``device``             the device the chapter ran on (overrides the builder's own detection)
 * ``turntable``          file name of a turntable GIF of a validation scene (ground truth beside the
                          BYOL probe's prediction), recorded with `record_picture`; the index leads with it
@@ -42,19 +38,13 @@ import shutil
 from pathlib import Path
 from typing import Mapping
 
+from byol3d.arms import ARMS
 from byol3d.utils.atomic import atomic_write, atomic_write_json
 
 HEADLINE_ENV = "BYOL3D_HEADLINE_DIR"
 
-# Keys of the headline table, in display order, with their labels.
-MIOU_KEYS: dict[str, str] = {
-    "miou_byol_linear": "BYOL pre-trained encoder, linear probe",
-    "miou_random_linear": "Random encoder, linear probe",
-    "miou_scratch": "Supervised from scratch",
-    "miou_byol_finetune": "BYOL pre-trained, fine-tuned",
-    "miou_raw_linear": "Raw input channels, linear probe (floor)",
-    "miou_majority": "Majority class (floor)",
-}
+# Keys of the headline table, in display order, with their labels: one per evaluation arm.
+MIOU_KEYS: dict[str, str] = {f"miou_{arm.name}": arm.label for arm in ARMS.values()}
 PICTURE_KEYS = ("turntable",)
 SPECIAL_KEYS = (set(MIOU_KEYS) | {f"{k}_std" for k in MIOU_KEYS} | {"label_efficiency", "device", "seeds"}
                 | set(PICTURE_KEYS))

@@ -91,7 +91,8 @@ def efficiency_table(values: dict) -> str:
             spreads = table.get(f"{method}_std", [None] * len(mious))
             # a spread of exactly 0 is a single seed (the CPU profiles' supervised arms): no "± 0.0"
             cells = "".join(f"<td class=num>{_mean_spread(m, s or None)}</td>" for m, s in zip(mious, spreads))
-            rows.append(f"<tr><td>{html.escape(method)}</td>{cells}</tr>")
+            label = MIOU_KEYS.get(f"miou_{method}", method)
+            rows.append(f"<tr><td>{html.escape(label)}</td>{cells}</tr>")
     return f"<table><tr><th>Method (val mIoU %)</th>{head}</tr>{''.join(rows)}</table>"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from byol3d.arms import ARMS
 from byol3d.report.headline import MIOU_KEYS
 from byol3d.utils.atomic import atomic_write
 
@@ -45,7 +46,7 @@ def headline_chart(values: dict, path: str | Path) -> Path | None:
         return None
     means = np.array([100 * float(values[key]) for key in keys])
     spreads = np.array([100 * float(values.get(f"{key}_std") or 0.0) for key in keys])
-    colors = [_FLOOR_COLOR if "floor" in MIOU_KEYS[key] else _ARM_COLOR for key in keys]
+    colors = [_FLOOR_COLOR if ARMS[key.removeprefix("miou_")].floor else _ARM_COLOR for key in keys]
     fig, ax = _figure(7.5, 0.45 * len(keys) + 1.0)
     rows = np.arange(len(keys))[::-1]  # first arm on top
     ax.barh(rows, means, xerr=spreads, color=colors, capsize=4, error_kw={"elinewidth": 1.2})

@@ -5,7 +5,7 @@ report); the event files in `<run folder>/tensorboard/` hold the same numbers fo
 this field watches training runs with: `make tensorboard` serves every run folder under runs/. Tags:
 
 - pre-training (byol3d.pretrain), one point per optimisation step (global_step = step, 1-based):
-  `byol/<key>` for each column of pretrain.METRIC_KEYS but `step`: loss, loss_global, loss_region,
+  `byol/<key>` for each column of metrics_log.METRIC_KEYS but `step`: loss, loss_global, loss_region,
   loss_dense (the terms the config uses; the others are None in metrics.jsonl and not written), lr, tau,
   collapse_std, cos_online_target, seconds (wall time of the step).
 - probe (byol3d.probe), written from the finished run's record, `<method>` being linear, finetune, ...:
