@@ -26,8 +26,8 @@ import torch
 from byol3d.data.dataset import SegmentationDataset
 from byol3d.eval.finetune import TrainSchedule, train_segmentation
 from byol3d.models import PointNeXt
-from byol3d.pretrain import PretrainConfig, run_pretrain
-from byol3d.probe import ProbeConfig
+from byol3d.pretrain import run_pretrain
+from byol3d.profile import Profile
 from byol3d.train.metrics_log import LOG_NAME, read_steps
 
 SEEDS = (0, 1)
@@ -36,20 +36,22 @@ SMOOTH = 10
 
 def byol_curve(data_root: Path, steps: int, seed: int, amp: bool) -> np.ndarray:
     """BYOL losses (steps,) of a quick-preset pre-training run."""
-    cfg = dataclasses.replace(PretrainConfig.quick(), steps=steps, seed=seed, amp=amp, device="cpu",
-                              warmup=min(5, steps - 1))
+    quick = Profile.quick()
+    profile = dataclasses.replace(quick, byol=dataclasses.replace(quick.byol, steps=steps, warmup=min(5, steps - 1)),
+                                  run=dataclasses.replace(quick.run, seed=seed, amp=amp, device="cpu"))
     with tempfile.TemporaryDirectory() as tmp:
-        run = run_pretrain(cfg, data_root, Path(tmp) / "run")
+        run = run_pretrain(profile, data_root, Path(tmp) / "run")
         rows = read_steps(run / LOG_NAME)
     return np.array([row["loss"] for row in rows])
 
 
 def segmentation_curve(data_root: Path, steps: int, seed: int, amp: bool) -> np.ndarray:
     """Cross-entropy losses (steps,) of quick-preset training from scratch."""
-    cfg = ProbeConfig.quick()
-    dataset = SegmentationDataset(data_root, cfg.train_split, cfg.data, train=True, seed=seed)
+    profile = Profile.quick()
+    cfg = profile.finetune
+    dataset = SegmentationDataset(data_root, profile.eval.train_split, profile.data, train=True, seed=seed)
     torch.manual_seed(seed)
-    model = PointNeXt(cfg.model)
+    model = PointNeXt(profile.model)
     schedule = TrainSchedule(steps=steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=min(cfg.warmup, steps - 1),
                              batch_size=cfg.batch_size, clip=cfg.clip, seed=seed, num_workers=0, amp=amp)
     return np.array(train_segmentation(model, dataset, schedule, torch.device("cpu")))

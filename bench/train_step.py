@@ -1,9 +1,9 @@
 """Training-step throughput on the CPU: the float32 eager reference vs the optimised step, side by side.
 
 Two cases, each on one fixed batch of the quick preset (SynthRooms, PointNeXt-S at the CPU voxel size):
-  byol          a BYOL step of PretrainConfig.quick(): 4 view pairs of <= 4,000 points, online and
+  byol          a BYOL step of Profile.quick(): 4 view pairs of <= 4,000 points, online and
                 target networks, loss, backward, AdamW, EMA update of the target;
-  segmentation  a fine-tune / scratch step of ProbeConfig.quick(): 8 crops of <= 4,000 points,
+  segmentation  a fine-tune / scratch step of Profile.quick(): 8 crops of <= 4,000 points,
                 cross-entropy, backward, AdamW.
 reference = float32 eager, every network searches its own neighbours, nn.Dropout in the segmentation
             head (the code before the fast path);
@@ -38,8 +38,8 @@ from byol3d.byol import byol_objective, ema_update
 from byol3d.data.dataset import SegmentationDataset, TwoViewDataset, collate_scenes, collate_views
 from byol3d.data.labels import IGNORE_INDEX
 from byol3d.models import PointNeXt
-from byol3d.pretrain import PretrainConfig, build_training, start_tau
-from byol3d.probe import ProbeConfig
+from byol3d.pretrain import build_training, start_tau
+from byol3d.profile import Profile
 from byol3d.train.distributed import DistInfo
 from byol3d.utils.runtime import bf16_autocast, fast_bf16
 
@@ -49,13 +49,14 @@ CPU = torch.device("cpu")
 
 def byol_case(data_root: Path) -> tuple[str, object, object, int]:
     """(case name, reference step, ours step, points per step) for a BYOL step on a fixed batch."""
-    cfg = PretrainConfig.quick()
-    dataset = TwoViewDataset(data_root, cfg.split, cfg.data, seed=0)
+    profile = Profile.quick()
+    cfg = profile.byol
+    dataset = TwoViewDataset(data_root, cfg.split, profile.data, seed=0)
     views = collate_views([dataset[i % len(dataset)] for i in range(cfg.batch_size)])  # cycles on tiny test data
     info = DistInfo(rank=0, world_size=1, local_rank=0, device=CPU)
 
     def stepper(amp: bool, share_plans: bool):
-        model, forward, optimizer, _ = build_training(cfg, info, cfg.steps)  # seeded: same weights every call
+        model, forward, optimizer, _ = build_training(profile, info, cfg.steps)  # seeded: same weights every call
         model.train()
 
         def step() -> float:
@@ -82,11 +83,12 @@ def segmentation_case(data_root: Path) -> tuple[str, object, object, int]:
     masks differ from byol3d's uniform-draw Dropout, so the first (loss-comparing) call of both
     paths uses byol3d's Dropout with the same seed, and the reference switches to nn.Dropout after it.
     """
-    cfg = ProbeConfig.quick()
-    dataset = SegmentationDataset(data_root, cfg.train_split, cfg.data, train=True, seed=0)
+    profile = Profile.quick()
+    cfg = profile.finetune
+    dataset = SegmentationDataset(data_root, profile.eval.train_split, profile.data, train=True, seed=0)
     batch = collate_scenes([dataset[i % len(dataset)] for i in range(cfg.batch_size)])  # cycles on tiny test data
     torch.manual_seed(0)
-    initial = PointNeXt(cfg.model).train()
+    initial = PointNeXt(profile.model).train()
 
     def stepper(amp: bool, reference: bool):
         model = copy.deepcopy(initial)
@@ -95,7 +97,7 @@ def segmentation_case(data_root: Path) -> tuple[str, object, object, int]:
 
         def step() -> float:
             if reference and len(calls) == 1:
-                model.head.dropout = torch.nn.Dropout(cfg.model.head_dropout)
+                model.head.dropout = torch.nn.Dropout(profile.model.head_dropout)
             calls.append(None)
             torch.manual_seed(1)  # the head's dropout mask
             with bf16_autocast(CPU, amp):

@@ -26,7 +26,7 @@
 # %% tags=["parameters"]
 profile = "quick"  # smoke | quick | full
 data_root = "../data/synthrooms/processed"  # preprocessed cache: <data_root>/<split>/<scene>/*.npy
-runs_root = "../runs"  # run folders: <runs_root>/byol/<config hash>/
+runs_root = "../runs"  # run folders: <runs_root>/byol/<key of config and data>/
 device = "auto"  # auto | cpu | cuda
 repo = ""  # Colab only: pip address of this repository (git+https://... or an uploaded .zip); or BYOL3D_REPO
 
@@ -104,8 +104,12 @@ if "google.colab" in sys.modules:  # Colab only: install this course from `repo`
 # %% [markdown]
 # ## Configuration and run folder
 #
-# The profile's preset is a typed dataclass. A run lives in a folder named by the hash of its config, so
-# running this notebook again with the same settings reuses the finished run instead of training again.
+# Every setting of the course lives in one typed config tree, `byol3d.profile.Profile`: `model`, `data`,
+# `byol`, `eval`, `linear_probe`, `finetune` and `run` sections, with the `smoke` / `quick` / `full`
+# presets. Pre-training reads `model`, `data`, `byol` and `run`; its `byol` section is printed below. A
+# run lives in a folder named by a hash of those sections and of the training data's content
+# (`byol3d.run_store`), so running this notebook again with the same settings reuses the finished run
+# instead of training again.
 
 # %%
 import dataclasses
@@ -115,17 +119,16 @@ from IPython.display import display
 from plotly.subplots import make_subplots
 
 from byol3d import experiments
-from byol3d.config import config_hash, to_dict
-from byol3d.pretrain import default_run_dir
+from byol3d.config import to_dict
 from byol3d.train.metrics_log import LOG_NAME, log_summary, read_steps
 from byol3d.train.checkpoint import load_pretrained
 from byol3d.viz import html_table, line_figure, setup_plotly
 
 setup_plotly()
-cfg, _ = experiments.main_configs(profile, device)
-run_dir = default_run_dir(cfg, runs_root)
-print(f"profile {profile!r}: config hash {config_hash(cfg)} -> {run_dir}")
-print(yaml.safe_dump({k: v for k, v in to_dict(cfg).items() if k not in ("model", "data")}, sort_keys=False))
+cfg = experiments.profile_config(profile, device)  # the whole tree; this chapter reads cfg.byol mostly
+print(f"profile {profile!r}, PointNeXt{tuple(cfg.model.blocks)} width {cfg.model.width}, "
+      f"voxel {cfg.data.voxel_size} m, views of {cfg.data.voxel_max} points; byol section:")
+print(yaml.safe_dump(to_dict(cfg.byol), sort_keys=False))
 
 # %% [markdown]
 # ## How hard are the views?
@@ -146,7 +149,7 @@ from byol3d.transforms import AugmentConfig
 difficulty = {}
 for name in ("weak", "default", "strong"):
     data_cfg = dataclasses.replace(cfg.data, view_augment=getattr(AugmentConfig, name)())
-    difficulty[name] = view_difficulty(TwoViewDataset(data_root, cfg.split, data_cfg, seed=0), pairs=20)
+    difficulty[name] = view_difficulty(TwoViewDataset(data_root, cfg.byol.split, data_cfg, seed=0), pairs=20)
 display(html_table({
     "view augmentation": [f"{n} (preset)" if getattr(AugmentConfig, n)() == cfg.data.view_augment else n
                           for n in difficulty],
@@ -174,7 +177,8 @@ display(html_table({
 
 # %%
 seeded = experiments.seeded_pretrains(profile, data_root, runs_root, device)
-assert seeded[0].run_dir == run_dir  # seed 0 is the preset itself
+run_dir = seeded[0].run_dir  # seed 0 is the preset itself
+print(f"seed 0 run folder: {run_dir}")
 logs = {seed: read_steps(run.run_dir / LOG_NAME) for seed, run in zip(experiments.SEEDS[profile], seeded)}
 summaries = [log_summary(rows) for rows in logs.values()]  # final loss and monitors, step times
 display(html_table({
@@ -225,7 +229,7 @@ fig.show()
 # online and the target projections of the same inputs: it says how far the target lags behind.
 
 # %%
-healthy = 1 / cfg.proj_out**0.5
+healthy = 1 / cfg.byol.proj_out**0.5
 fig = make_subplots(rows=1, cols=2, subplot_titles=("std of normalised projections", "cos(online, target)"))
 fig.add_scatter(x=steps, y=[r["collapse_std"] for r in rows], mode="lines", name="std", row=1, col=1)
 fig.add_hline(y=healthy, line_dash="dash", annotation_text="1/√d", row=1, col=1)

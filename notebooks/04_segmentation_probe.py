@@ -47,7 +47,7 @@
 # %% tags=["parameters"]
 profile = "quick"  # smoke | quick | full
 data_root = "../data/synthrooms/processed"  # preprocessed cache: <data_root>/<split>/<scene>/*.npy
-runs_root = "../runs"  # cached runs: <runs_root>/byol/<config hash>/, <runs_root>/probe/<method>-<key>/
+runs_root = "../runs"  # cached runs: <runs_root>/byol/<key>/, <runs_root>/probe/<method>-<key>/
 device = "auto"  # auto | cpu | cuda
 repo = ""  # Colab only: pip address of this repository (git+https://... or an uploaded .zip); or BYOL3D_REPO
 
@@ -76,10 +76,11 @@ if "google.colab" in sys.modules:  # Colab only: install this course from `repo`
 # %% [markdown]
 # ## Set-up
 #
-# The profile's pre-training and probe configs are the ones chapters 03 and 05 use
-# (`byol3d.experiments.main_configs`), so every run below is looked up in `runs_root` first and only
-# trained when missing: the BYOL run is chapter 03's, and a probe is identified by its config, method,
-# training scenes, checkpoint bytes and data.
+# The profile (`byol3d.profile.Profile`, the one config tree) is the one chapters 03 and 05 use
+# (`byol3d.experiments.profile_config`), so every run below is looked up in `runs_root` first and only
+# trained when missing: the BYOL run is chapter 03's, and a probe is identified by the config sections it
+# reads (`eval` and `linear_probe` or `finetune`, printed below), its method, training scenes, checkpoint
+# bytes and data (`byol3d.run_store`).
 
 # %%
 import time
@@ -91,7 +92,7 @@ from plotly.subplots import make_subplots
 
 from byol3d import experiments
 from byol3d.arms import ARMS, EFFICIENCY_ARMS
-from byol3d.config import config_hash, to_dict
+from byol3d.config import to_dict
 from byol3d.data.dataset import EvalDataset, batch_to, collate_scenes
 from byol3d.data.labels import error_colors
 from byol3d.eval.embedding import PROJECTIONS, embedding_sample, knn_accuracy, project_2d
@@ -106,13 +107,13 @@ from byol3d.viz import (class_iou_figure, confusion_figure, embedding_figure, ht
 setup_plotly()
 start_time = time.perf_counter()
 torch_device = pick_device(device)
-pre_cfg, probe_cfg = experiments.main_configs(profile, device)
+cfg = experiments.profile_config(profile, device)
 VIEW_POINTS = {"smoke": 4000, "quick": 15000, "full": 30000}[profile]  # points per 3D panel (page weight)
 EMBED_PER_CLASS = {"smoke": 40, "quick": 150, "full": 300}[profile]  # validation points per class in t-SNE / UMAP
 VIEW_SCENES = {"smoke": 1, "quick": 2, "full": 2}[profile]  # validation scenes shown in 3D
-print(f"profile {profile!r} on {torch_device}: BYOL config {config_hash(pre_cfg)}, "
-      f"probe config {config_hash(probe_cfg)}")
-print({k: v for k, v in to_dict(probe_cfg).items() if k not in ("model", "data", "linear_augment")})
+print(f"profile {profile!r} on {torch_device}")
+for section in ("eval", "linear_probe", "finetune"):
+    print(section, {k: v for k, v in to_dict(getattr(cfg, section)).items() if k != "augment"})
 
 
 
@@ -120,7 +121,7 @@ print({k: v for k, v in to_dict(probe_cfg).items() if k not in ("model", "data",
 # %% [markdown]
 # ## The pre-trained encoders, one per seed
 #
-# Chapter 03's runs (`<runs_root>/byol/<config hash>`, one per seed of `experiments.SEEDS`) are reused
+# Chapter 03's runs (`<runs_root>/byol/<key>`, one per seed of `experiments.SEEDS`) are reused
 # when they have finished; otherwise they are trained (or resumed) now. Seed *s* pre-trains with seed
 # *s*, and every probe of seed *s* reads that encoder.
 
@@ -141,11 +142,11 @@ for seed, run in zip(seeds, byol_runs):
 #
 # **The same BatchNorm treatment for both frozen arms.** Before the random and the BYOL encoders are
 # frozen, their BatchNorm running statistics are re-estimated on the probe's own (unaugmented) training
-# crops (`ProbeConfig.recalibrate_bn`): a fresh network would otherwise keep identity statistics and the
+# crops (`linear_probe.recalibrate_bn`): a fresh network would otherwise keep identity statistics and the
 # BYOL one statistics of strongly augmented views, and the comparison would be about that, not about
 # the weights. **Crops in training and at test time.** Networks and probes train on crops of
 # `data.voxel_max` points; validation scenes are predicted in overlapping crops of the same size
-# (`ProbeConfig.tiled_eval`; class probabilities averaged where crops overlap), so the x/y input channels
+# (`eval.tiled_eval`; class probabilities averaged where crops overlap), so the x/y input channels
 # and the head's scene-wide max feature mean the same thing in training and evaluation.
 
 # %%
@@ -262,10 +263,10 @@ display(html_table({"method": [ARMS[arm].label for arm in EFFICIENCY_ARMS],
 # separable without labels; the 5-nearest-neighbour accuracy on the full features puts a number on it.
 
 # %%
-embed_set = EvalDataset(data_root, probe_cfg.eval_split, probe_cfg.data, fraction=probe_cfg.eval_fraction)
+embed_set = EvalDataset(data_root, cfg.eval.eval_split, cfg.data, fraction=cfg.eval.eval_fraction)
 networks = {"random init": load_probe(arm_runs["random_linear"][0].run_dir).backbone,
             "BYOL": load_probe(arm_runs["byol_linear"][0].run_dir).backbone}  # seed 0, BatchNorm as probed
-samples = {name: embedding_sample(net, embed_set, probe_cfg.features, torch_device, EMBED_PER_CLASS)
+samples = {name: embedding_sample(net, embed_set, cfg.linear_probe.features, torch_device, EMBED_PER_CLASS)
            for name, net in networks.items()}
 for name, (x, y) in samples.items():
     print(f"{name}: {len(y)} points, {len(np.unique(y))} classes; 5-NN accuracy of the classes on these features "
@@ -295,8 +296,8 @@ for method in PROJECTIONS:  # the first UMAP compiles numba code (~15 s)
 
 # %%
 predictor = load_probe(arm_runs["byol_linear"][0].run_dir).to(torch_device)
-crop_points = probe_cfg.data.voxel_max if probe_cfg.tiled_eval else None
-view_set = EvalDataset(data_root, probe_cfg.eval_split, probe_cfg.data, fraction=probe_cfg.eval_fraction)
+crop_points = cfg.data.voxel_max if cfg.eval.tiled_eval else None
+view_set = EvalDataset(data_root, cfg.eval.eval_split, cfg.data, fraction=cfg.eval.eval_fraction)
 for i in range(min(VIEW_SCENES, len(view_set))):
     batch = batch_to(collate_scenes([view_set[i]]), torch_device)
     pred, _ = predict_scene(predictor, batch, crop_points)

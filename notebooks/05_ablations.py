@@ -28,7 +28,7 @@
 # 4. **τ rule**: τ_base from the run length (`byol3d.byol.ema.tau_base_for`) vs the paper's fixed 0.996;
 # 5. **width**: PointNeXt-S vs PointNeXt-B.
 #
-# Every run is cached under `runs_root` by the hash of its config (`byol3d.experiments`): executing this
+# Every run is cached under `runs_root` by a hash of its config and data (`byol3d.run_store`): executing this
 # notebook again reuses finished runs, and runs already made by chapters 03 and 04 are reused, not
 # repeated. Every setting is pre-trained and probed once per seed, and a setting is ranked above another
 # only when the gap between their means is larger than their two seed spreads added together. **In the
@@ -38,7 +38,7 @@
 # %% tags=["parameters"]
 profile = "quick"  # smoke | quick | full: training budgets of every run
 data_root = "../data/synthrooms/processed"  # preprocessed cache: <data_root>/<split>/<scene>/*.npy
-runs_root = "../runs"  # cached runs: <runs_root>/byol/<config hash>/, <runs_root>/probe/<method>-<key>/
+runs_root = "../runs"  # cached runs: <runs_root>/byol/<key>/, <runs_root>/probe/<method>-<key>/
 device = "auto"  # auto | cpu | cuda
 repo = ""  # Colab only: pip address of this repository (git+https://... or an uploaded .zip); or BYOL3D_REPO
 
@@ -78,15 +78,13 @@ from IPython.display import Markdown, display
 
 from byol3d import ablations, experiments
 from byol3d.arms import ARMS
-from byol3d.config import config_hash
 from byol3d.eval.seeds import curve_gap_sentence, format_stat, pct, ranking_sentence, separated
 from byol3d.report import record_headline
 from byol3d.viz import html_table, line_figure, setup_plotly, spread_bar_figure
 
 setup_plotly()
 start_time = time.perf_counter()
-main_pretrain, main_probe = experiments.main_configs(profile, device)
-print(f"profile {profile!r}; main pre-training {config_hash(main_pretrain)}, probe {config_hash(main_probe)}")
+print(f"profile {profile!r}")
 
 # %% [markdown]
 # ## 1 · BYOL vs random vs scratch across label fractions
@@ -133,8 +131,8 @@ print(f"{reused} of {total} probe runs reused from the cache")
 # own spread is unknown and only the BYOL probe's counts.
 
 # %%
-lines = [curve_gap_sentence("BYOL probe", curves["byol_linear"], other, curves[other], fractions)
-         for other in ("random_linear", "scratch")]
+lines = [curve_gap_sentence(ARMS["byol_linear"].label, curves["byol_linear"], ARMS[other].label, curves[other],
+                            fractions) for other in ("random_linear", "scratch")]
 display(Markdown(" ".join(lines) + (" Small-budget CPU numbers, not the method's ceiling." if profile != "full" else "")))
 
 # %% [markdown]
@@ -163,7 +161,7 @@ print(f"{len(plan.distinct())} distinct pre-trainings x {len(plan.seeds)} seeds,
 # %% [markdown]
 # ## Running (or reusing) the ablation runs
 #
-# One pre-training per distinct config (`<runs_root>/byol/<hash>`), then its linear probe, plus one
+# One pre-training per distinct config (`<runs_root>/byol/<key>`), then its linear probe, plus one
 # random-encoder probe with the same probe settings as the floor. The table lists what each run cost
 # and its final BYOL loss and collapse monitor (std of the normalised projections; about 1/√d when
 # healthy, 0 when collapsed).

@@ -3,10 +3,15 @@ layout and preprocessed by the real reader, so every test runs the real data pat
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
+
+from byol3d.config import apply_overrides
+from byol3d.data.dataset import DataConfig
+from byol3d.profile import Profile
 
 torch.set_num_threads(2)
 
@@ -59,3 +64,10 @@ def _event_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 def event_scalars():
     """The reader of a run folder's TensorBoard scalars (tag -> [(step, value), ...])."""
     return _event_scalars
+
+
+def smoke_profile(*overrides: str, data: DataConfig | None = None) -> Profile:
+    """Profile.smoke() on the CPU with "section.field=value" overrides (read as `--set` reads them), and
+    optionally other data settings."""
+    profile = apply_overrides(Profile.smoke(), ["run.device=cpu", *overrides])
+    return profile if data is None else dataclasses.replace(profile, data=data)

@@ -20,23 +20,24 @@ import pytest
 import torch
 from test_scannet_reader import grid_mesh, labels, write_raw_dataset, write_raw_scene
 
-from byol3d import experiments
 from byol3d.config import ConfigError, load_yaml, save_yaml
-from byol3d.data.cache import load_scene, write_scene
+from byol3d.data.cache import data_fingerprint, load_scene, write_scene
 from byol3d.data.dataset import DataConfig
 from byol3d.data.errors import DataError
 from byol3d.data.preprocess import preprocess_dataset
 from byol3d.data.scannet import read_scene
 from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import PointNeXt
-from byol3d.pretrain import PretrainConfig, run_pretrain
-from byol3d.probe import ProbeConfig, load_probe
-from byol3d.train.checkpoint import (CheckpointError, export_encoder, load_checkpoint, load_pretrained,
-                                     read_encoder_meta)
+from byol3d.pretrain import run_pretrain
+from byol3d.probe import load_probe
+from byol3d.profile import Profile
+from byol3d.run_store import MARKER
+from byol3d.train.checkpoint import CheckpointError, export_encoder, load_checkpoint, load_pretrained
 from byol3d.train.finite import NonFiniteError, check_finite_losses
 from byol3d.transforms import AugmentConfig
 from byol3d.transforms.augment import elastic_distortion
 from byol3d.utils.atomic import DiskFullError, atomic_torch_save, atomic_write
+from conftest import smoke_profile
 
 TINY_DATA = DataConfig(voxel_size=0.06, voxel_max=600)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
@@ -45,9 +46,9 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-def _tiny_pretrain(**overrides) -> PretrainConfig:
-    tiny = dict(data=TINY_DATA, steps=1, ckpt_every=1, dense_pairs=64, proj_hidden=32, proj_out=16, device="cpu")
-    return dataclasses.replace(PretrainConfig.smoke(), **{**tiny, **overrides})
+def _tiny_pretrain(*overrides: str) -> Profile:
+    return smoke_profile("byol.steps=1", "byol.ckpt_every=1", "byol.dense_pairs=64", "byol.proj_hidden=32",
+                         "byol.proj_out=16", *overrides, data=TINY_DATA)
 
 
 def _cli(module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -117,22 +118,20 @@ def test_finished_run_is_not_reused_on_other_content_and_stale_temporaries_go(sy
     assert run_pretrain(cfg, synth_processed, out) == out  # reused: same config, same data
     assert not any(path.exists() for path in stale)
     other = _copy_with_moved_scene(synth_processed, tmp_path / "other")
-    with pytest.raises(ConfigError, match=r"encoder\.pt: this run was trained on other data"):
+    with pytest.raises(ConfigError, match=r"run: this run folder holds another run .*different data"):
         run_pretrain(cfg, other, out)
-    meta = read_encoder_meta(out / "encoder.pt")
-    del meta["data"]["fingerprint"]  # as saved by an older byol3d: its data cannot be checked
-    export_encoder(load_pretrained(out / "encoder.pt"), cfg.model, out / "encoder.pt", meta)
-    with pytest.raises(ConfigError, match=r"encoder\.pt: this run was saved without a data fingerprint"):
+    (out / MARKER).write_text('{"kind": "pretrain"}')  # as written by an older byol3d: no identity to check
+    with pytest.raises(ConfigError, match=r"run: made by an older byol3d"):
         run_pretrain(cfg, synth_processed, out)
 
 
 def test_data_fingerprint_sees_content_with_the_same_names_and_sizes(synth_processed, tmp_path):
     """2: the probe cache key hashed names and sizes only."""
     other = _copy_with_moved_scene(synth_processed, tmp_path / "other")
-    assert experiments.data_fingerprint(other) != experiments.data_fingerprint(synth_processed)
+    assert data_fingerprint(other) != data_fingerprint(synth_processed)
     for manifest in other.glob("*/*/manifest.json"):  # a Pointcept-style cache has no manifests
         manifest.unlink()
-    assert experiments.data_fingerprint(other) != experiments.data_fingerprint(synth_processed)
+    assert data_fingerprint(other) != data_fingerprint(synth_processed)
 
 
 # --- 3. non-finite values ----------------------------------------------------------------------------------
@@ -140,13 +139,13 @@ def test_data_fingerprint_sees_content_with_the_same_names_and_sizes(synth_proce
 def test_non_finite_config_values_are_refused(tmp_path):
     """3: `lr: .inf` or `voxel_size: .inf` were accepted."""
     path = tmp_path / "run.yaml"
-    for text, field in (("lr: .inf\n", "lr"), ("data:\n  voxel_size: .inf\n", "voxel_size"),
-                        ("lr: .nan\n", "lr")):
+    for text, field in (("byol:\n  lr: .inf\n", "lr"), ("data:\n  voxel_size: .inf\n", "voxel_size"),
+                        ("finetune:\n  lr: .nan\n", "lr")):
         path.write_text(text)
         with pytest.raises(ConfigError, match=rf"run\.yaml: .*{field}: must be a finite number"):
-            load_yaml(PretrainConfig, path)
-    with pytest.raises(ConfigError, match="PretrainConfig.lr: must be a finite number"):
-        dataclasses.replace(PretrainConfig.smoke(), lr=float("inf"))
+            load_yaml(Profile, path)
+    with pytest.raises(ConfigError, match="ByolConfig.lr: must be a finite number"):
+        dataclasses.replace(Profile.smoke().byol, lr=float("inf"))
     with pytest.raises(ConfigError, match="DataConfig.voxel_size: must be a finite number"):
         DataConfig(voxel_size=float("nan"))
     with pytest.raises(ConfigError, match="AugmentConfig.scale_max: must be finite"):
@@ -157,7 +156,7 @@ def test_diverging_pretraining_stops_naming_the_step(synth_processed, tmp_path):
     """3: a diverged run exported an encoder full of NaN and exited 0."""
     out = tmp_path / "run"
     with pytest.raises(NonFiniteError, match=r"run: step \d+: .*, so training diverged"):
-        run_pretrain(_tiny_pretrain(lr=1e30, steps=4, warmup=0), synth_processed, out)
+        run_pretrain(_tiny_pretrain("byol.lr=1e30", "byol.steps=4", "byol.warmup=0"), synth_processed, out)
     assert not (out / "encoder.pt").exists()
 
 
@@ -260,7 +259,7 @@ def test_probe_reads_every_scene_before_training(synth_processed, tmp_path):
     bad = sorted((data / "val").iterdir())[0] / "color.npy"
     bad.write_bytes(b"not numpy")
     config = tmp_path / "long.yaml"
-    save_yaml(dataclasses.replace(ProbeConfig.smoke(), steps=100_000, device="cpu", eval_fraction=1.0), config)
+    save_yaml(smoke_profile("finetune.steps=100000", "eval.eval_fraction=1.0"), config)
     result = _cli("byol3d.probe", "--data", data, "--method", "scratch", "--config", config, "--out",
                   tmp_path / "probe", timeout=120)
     _user_error(result, str(bad), "not a readable .npy array")
@@ -366,12 +365,12 @@ def test_a_scene_in_both_splits_is_warned_about_and_counted(tmp_path):
 def test_numeric_strings_for_floats_and_empty_yaml(tmp_path):
     """11: `lr: 1e-3` (a string to PyYAML) was rejected; an empty file silently meant the defaults."""
     path = tmp_path / "run.yaml"
-    path.write_text("lr: 1e-3\nsteps: 7\n")
-    assert load_yaml(PretrainConfig, path).lr == 0.001
-    for text, reason in (("lr: fast\n", "lr: expected float"), ("steps: '7'\n", "steps: expected int"),
-                         ("", "the config file is empty")):
+    path.write_text("byol:\n  lr: 1e-3\n  steps: 7\n")
+    assert load_yaml(Profile, path).byol.lr == 0.001
+    for text, reason in (("byol:\n  lr: fast\n", "lr: expected float"),
+                         ("byol:\n  steps: '7'\n", "steps: expected int"), ("", "the config file is empty")):
         path.write_text(text)
         with pytest.raises(ConfigError, match=rf"run\.yaml: .*{reason}"):
-            load_yaml(PretrainConfig, path)
+            load_yaml(Profile, path)
     path.write_text("{}\n")
-    assert load_yaml(PretrainConfig, path) == PretrainConfig()
+    assert load_yaml(Profile, path) == Profile()

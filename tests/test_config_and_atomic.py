@@ -104,13 +104,14 @@ def test_atomic_outputs_get_the_usual_modes(tmp_path):
 
 
 def test_overrides_set_nested_fields_and_name_bad_ones():
-    from byol3d.pretrain import PretrainConfig
+    from byol3d.profile import Profile
 
-    base = PretrainConfig.quick()
-    cfg = apply_overrides(base, ["tau_base=0.97", "data.view_shift=1.0", "loss=region"])
-    assert (cfg.tau_base, cfg.data.view_shift, cfg.loss) == (0.97, 1.0, "region")
-    assert cfg.data.voxel_max == base.data.voxel_max and base.tau_base is None  # the original is untouched
-    for bad, message in (("data.nope=1", "'data.nope' is not a field"), ("steps", "expected field=value"),
-                         ("steps=many", "steps: expected int"), ("loss.kind=x", "'loss.kind' is not a field")):
+    base = Profile.quick()
+    cfg = apply_overrides(base, ["byol.tau_base=0.97", "data.view_shift=1.0", "byol.loss=region"])
+    assert (cfg.byol.tau_base, cfg.data.view_shift, cfg.byol.loss) == (0.97, 1.0, "region")
+    assert cfg.data.voxel_max == base.data.voxel_max and base.byol.tau_base is None  # the original is untouched
+    for bad, message in (("data.nope=1", "'data.nope' is not a field"), ("byol.steps", "expected field=value"),
+                         ("byol.steps=many", "steps: expected int"),
+                         ("byol.loss.kind=x", "'byol.loss.kind' is not a field")):
         with pytest.raises(ConfigError, match=message):
             apply_overrides(base, [bad])

@@ -5,7 +5,6 @@ being the console script's function."""
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import json
 import os
@@ -24,9 +23,10 @@ from byol3d.data.cache import list_scenes, load_scene
 from byol3d.data.labels import (IGNORE_COLOR, IGNORE_INDEX, RIGHT_COLOR, SCANNET20_COLORS, SCANNET20_NAMES, WRONG_COLOR,
                                  label_colors)
 from byol3d.eval.metrics import confusion_matrix
-from byol3d.probe import ProbeConfig, run_probe
+from byol3d.probe import run_probe
 from byol3d.viz.export import LAYERS, export_main, geometries_to_show
 from byol3d.viz.pointcloud import cloud_colors, open3d
+from conftest import smoke_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
@@ -51,7 +51,7 @@ def probe_run(synth_processed, tmp_path_factory) -> Path:
     """A linear probe on the raw input channels (no network to train: seconds). The smoke preset scores
     exactly one validation scene, so metrics.json holds that scene's confusion matrix."""
     out = tmp_path_factory.mktemp("probe") / "raw"
-    run_probe(dataclasses.replace(ProbeConfig.smoke(), device="cpu", linear_steps=15), synth_processed, "raw", out)
+    run_probe(smoke_profile("linear_probe.steps=15"), synth_processed, "raw", out)
     return out
 
 

@@ -105,7 +105,7 @@ def test_output_shapes_per_stage():
         assert model.decode(enc).shape == (2000, model.decoder_channels)
         assert model.hypercolumn(enc).shape == (2000, sum(model.encoder_channels))
         assert model(batch).shape == (2000, 20)
-    with pytest.raises(ValueError, match="pointnext.py.*feat"):
+    with pytest.raises(ValueError, match="PointNeXt input.*feat"):
         model({**batch, "feat": batch["feat"][:, :6]})
 
 

@@ -25,18 +25,19 @@ from byol3d.config import ConfigError, save_yaml
 from byol3d.data.cache import list_scenes
 from byol3d.data.dataset import DataConfig, TwoViewDataset, collate_views
 from byol3d.models.config import PointNeXtConfig
-from byol3d.pretrain import PretrainConfig, load_config, run_pretrain
+from byol3d.pretrain import run_pretrain
+from byol3d.profile import ByolConfig, Profile, load_profile
 from byol3d.train.metrics_log import METRIC_KEYS
 from byol3d.train.checkpoint import load_checkpoint, load_pretrained
-
+from conftest import smoke_profile
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
-def _tiny(**overrides) -> PretrainConfig:
-    """Smoke preset on CPU: 1500-point views, small heads."""
-    return dataclasses.replace(PretrainConfig.smoke(), device="cpu", **overrides)
+def _tiny(*overrides: str) -> Profile:
+    """Smoke preset on CPU: 1000-point views, small heads; "byol.field=value" overrides."""
+    return smoke_profile(*overrides, data=DataConfig(voxel_max=1000))
 
 
 @pytest.mark.parametrize(
@@ -53,23 +54,30 @@ def _tiny(**overrides) -> PretrainConfig:
     ],
 )
 def test_bad_config_values_rejected(field, value, message):
-    with pytest.raises(ConfigError, match="PretrainConfig") as err:
-        dataclasses.replace(PretrainConfig.quick(), **{field: value})
+    with pytest.raises(ConfigError, match="ByolConfig") as err:
+        dataclasses.replace(Profile.quick().byol, **{field: value})
     assert message in str(err.value)
 
 
 def test_bad_yaml_names_the_file(tmp_path):
     path = tmp_path / "my_run.yaml"
-    save_yaml(PretrainConfig.smoke(), path)
-    assert load_config(str(path)) == PretrainConfig.smoke()
+    save_yaml(Profile.smoke(), path)
+    assert load_profile(str(path)) == Profile.smoke()
     path.write_text(path.read_text().replace("tau_base: null", "tau_base: 1.5"))
-    with pytest.raises(ConfigError, match=r"my_run\.yaml.*tau_base"):
-        load_config(str(path))
-    path.write_text("tau_bse: 0.9\n")
-    with pytest.raises(ConfigError, match=r"my_run\.yaml.*unknown key"):
-        load_config(str(path))
+    with pytest.raises(ConfigError, match=r"my_run\.yaml.*ByolConfig.tau_base"):
+        load_profile(str(path))
+    path.write_text("byol:\n  tau_bse: 0.9\n")
+    with pytest.raises(ConfigError, match=r"my_run\.yaml: byol.*unknown key.*tau_bse.*ByolConfig"):
+        load_profile(str(path))
     with pytest.raises(ConfigError, match="unknown preset|not found"):
-        load_config("medium")
+        load_profile("medium")
+
+
+def test_a_partial_yaml_keeps_the_defaults_of_every_other_field(tmp_path):
+    path = tmp_path / "partial.yaml"
+    path.write_text("byol:\n  steps: 7\nrun:\n  seed: 3\n")
+    profile = load_profile(str(path))
+    assert profile.byol == ByolConfig(steps=7) and profile.run.seed == 3 and profile.model == Profile().model
 
 
 def _views(root: Path, count: int = 2):
@@ -130,7 +138,7 @@ def _assert_events_are_the_metrics(run: Path, scalars: dict) -> None:
 
 @pytest.mark.slow
 def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path, event_scalars):
-    cfg = _tiny(steps=12, warmup=2, lr=2e-3, loss="global+dense")
+    cfg = _tiny("byol.steps=12", "byol.warmup=2", "byol.lr=2e-3", "byol.loss=global+dense")
     run = run_pretrain(cfg, synth_processed, tmp_path / "run")
     rows = _metrics(run)
     assert [r["step"] for r in rows] == list(range(1, 13))
@@ -138,20 +146,21 @@ def test_short_run_lowers_loss_without_collapse(synth_processed, tmp_path, event
     assert "byol/loss_region" not in event_scalars(run)  # a term the config does not use: no tag
     first, last = sum(r["loss"] for r in rows[:3]) / 3, sum(r["loss"] for r in rows[-3:]) / 3
     assert last < first, (first, last)
-    healthy = 1 / cfg.proj_out**0.5
+    healthy = 1 / cfg.byol.proj_out**0.5
     assert min(r["collapse_std"] for r in rows) > 0.3 * healthy
-    assert cfg.tau_base is None  # the presets follow the run-length rule
-    assert rows[0]["tau"] == pytest.approx(tau_base_for(cfg.steps)) and rows[-1]["tau"] > rows[0]["tau"]
+    assert cfg.byol.tau_base is None  # the presets follow the run-length rule
+    assert rows[0]["tau"] == pytest.approx(tau_base_for(cfg.byol.steps)) and rows[-1]["tau"] > rows[0]["tau"]
     online = load_checkpoint(run / "checkpoints" / "last.pt")["online"]
     for name, value in load_pretrained(run / "encoder.pt").state_dict().items():  # the online PointNeXt
         assert torch.equal(value, online[f"net.backbone.{name}"]), name
     assert run_pretrain(cfg, synth_processed, run) == run  # finished run with the same config: reused
-    with pytest.raises(ConfigError, match="different config"):
-        run_pretrain(dataclasses.replace(cfg, lr=1e-4), synth_processed, run)
+    assert run_pretrain(cfg.on_device("auto"), synth_processed, run) == run  # the device is not the result
+    with pytest.raises(ConfigError, match="holds another run"):
+        run_pretrain(dataclasses.replace(cfg, byol=dataclasses.replace(cfg.byol, lr=1e-4)), synth_processed, run)
     other = tmp_path / "other_data"  # the same scenes but one: the finished run must not be reused for it
     shutil.copytree(synth_processed, other)
     shutil.rmtree(list_scenes(other, "train")[0])
-    with pytest.raises(ConfigError, match="trained on"):
+    with pytest.raises(ConfigError, match="a different config or different data"):
         run_pretrain(cfg, other, run)
 
 
@@ -164,7 +173,7 @@ def _cli(data: Path, config: Path, out: Path, *extra: str) -> subprocess.Popen:
 @pytest.mark.slow
 def test_sigkill_and_resume_gives_identical_weights(synth_processed, tmp_path, event_scalars):
     config = tmp_path / "resume.yaml"
-    save_yaml(_tiny(steps=10, ckpt_every=3, loss="global+dense"), config)
+    save_yaml(_tiny("byol.steps=10", "byol.ckpt_every=3", "byol.loss=global+dense"), config)
     reference = _cli(synth_processed, config, tmp_path / "ref")
     killed_out = tmp_path / "killed"
     proc = _cli(synth_processed, config, killed_out)
@@ -201,7 +210,7 @@ def _ddp_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    run_pretrain(_tiny(steps=2, loss="global+dense"), data, out)  # checks at the end that replicas stayed equal
+    run_pretrain(_tiny("byol.steps=2", "byol.loss=global+dense"), data, out)  # checks that replicas stayed equal
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ write sane metrics.json files, and the saved predictor reloads."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -20,15 +19,16 @@ from byol3d.eval.linear import FrozenProbeModel, LinearProbe, train_linear
 from byol3d.eval.predict import evaluate, scatter_to_vertices
 from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import PointNeXt
-from byol3d.probe import ProbeConfig, load_config, load_probe, main, run_probe
+from byol3d.probe import load_probe, main, run_probe
+from byol3d.profile import Profile, load_profile
 from byol3d.utils.runtime import bf16_autocast
+from conftest import smoke_profile
 
 
-def _tiny_cfg(**overrides) -> ProbeConfig:
+def _tiny_cfg(*overrides: str) -> Profile:
     """The smoke preset made lighter still: a handful of steps, small crops, CPU."""
-    cfg = ProbeConfig.smoke()
-    return dataclasses.replace(cfg, data=DataConfig(voxel_max=1500), points_per_scene=500, linear_steps=15,
-                               device="cpu", **overrides)
+    return smoke_profile("linear_probe.points_per_scene=500", "linear_probe.steps=15", *overrides,
+                         data=DataConfig(voxel_max=1500))
 
 
 def _small_net() -> PointNeXt:
@@ -126,12 +126,12 @@ def test_balanced_sampling():
 
 def test_config_presets_yaml_and_errors(tmp_path):
     for name in ("smoke", "quick", "full"):
-        cfg = load_config(name)
+        cfg = load_profile(name)
         save_yaml(cfg, tmp_path / f"{name}.yaml")
-        assert load_yaml(ProbeConfig, tmp_path / f"{name}.yaml") == cfg
-    (tmp_path / "bad.yaml").write_text("features: everything\n")
-    with pytest.raises(ConfigError, match="bad.yaml.*features"):
-        load_config(str(tmp_path / "bad.yaml"))
+        assert load_yaml(Profile, tmp_path / f"{name}.yaml") == cfg
+    (tmp_path / "bad.yaml").write_text("linear_probe:\n  features: everything\n")
+    with pytest.raises(ConfigError, match="bad.yaml.*LinearProbeConfig.features"):
+        load_profile(str(tmp_path / "bad.yaml"))
     with pytest.raises(ConfigError, match="needs --checkpoint"):
         run_probe(_tiny_cfg(), tmp_path, "linear", tmp_path / "out")
     with pytest.raises(ConfigError, match="drop --checkpoint"):
@@ -172,11 +172,12 @@ def test_random_and_scratch_end_to_end(synth_processed, tmp_path, one_thread, ev
     assert metrics["method"] == "random" and metrics["fraction"] == 0.5 and len(metrics["train_scenes"]) == 2
     _assert_probe_events(metrics, event_scalars(out))
     # the saved predictor reproduces the evaluation exactly (same precision: the probe's bf16 autocast)
-    eval_set = EvalDataset(synth_processed, "val", _tiny_cfg().data, fraction=_tiny_cfg().eval_fraction)
-    with bf16_autocast(torch.device("cpu"), _tiny_cfg().amp):
+    eval_set = EvalDataset(synth_processed, "val", _tiny_cfg().data, fraction=_tiny_cfg().eval.eval_fraction)
+    with bf16_autocast(torch.device("cpu"), _tiny_cfg().run.amp):
         np.testing.assert_array_equal(evaluate(load_probe(out), eval_set, torch.device("cpu")), confusion)
 
-    scratch = run_probe(_tiny_cfg(steps=1), synth_processed, "scratch", tmp_path / "scratch", fraction=0.5)
+    scratch = run_probe(_tiny_cfg("finetune.steps=1"), synth_processed, "scratch", tmp_path / "scratch",
+                        fraction=0.5)
     assert scratch["train_scenes"] == metrics["train_scenes"]  # the same subset for every method
     assert 0 <= scratch["miou"] <= 1 and np.array(scratch["confusion"]).sum() == confusion.sum()
     assert isinstance(load_probe(tmp_path / "scratch"), PointNeXt)
@@ -185,9 +186,9 @@ def test_random_and_scratch_end_to_end(synth_processed, tmp_path, one_thread, ev
 
 @pytest.mark.slow
 def test_linear_and_finetune_from_a_byol_checkpoint(synth_processed, tmp_path, one_thread):
-    from byol3d.pretrain import PretrainConfig, run_pretrain
+    from byol3d.pretrain import run_pretrain
 
-    pre = dataclasses.replace(PretrainConfig.smoke(), steps=2, device="cpu")
+    pre = smoke_profile("byol.steps=2", data=DataConfig(voxel_max=1000))
     encoder = run_pretrain(pre, synth_processed, tmp_path / "byol") / "encoder.pt"
     linear = run_probe(_tiny_cfg(), synth_processed, "linear", tmp_path / "linear", checkpoint=encoder)
     assert 0 <= linear["miou"] <= 1 and linear["checkpoint"] == str(encoder)
@@ -201,5 +202,6 @@ def test_linear_and_finetune_from_a_byol_checkpoint(synth_processed, tmp_path, o
     stats = backbone.state_dict()
     assert any(not torch.equal(stats[k], v) for k, v in pretrained.items() if k.endswith("running_mean"))
 
-    finetune = run_probe(_tiny_cfg(steps=1), synth_processed, "finetune", tmp_path / "ft", checkpoint=encoder)
+    finetune = run_probe(_tiny_cfg("finetune.steps=1"), synth_processed, "finetune", tmp_path / "ft",
+                         checkpoint=encoder)
     assert 0 <= finetune["miou"] <= 1 and (tmp_path / "ft" / "probe.pt").is_file()

@@ -4,7 +4,6 @@ cached voxel grouping, BatchNorm re-estimation of frozen networks, and the two t
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -18,9 +17,10 @@ from byol3d.eval.predict import evaluate, predict_scores
 from byol3d.experiments import ProbeRun, mean_std
 from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import PointNeXt
-from byol3d.probe import ProbeConfig, load_probe, run_probe
+from byol3d.probe import load_probe, run_probe
 from byol3d.transforms import tile_crops, voxel_groups, voxel_keys, voxelize
 from byol3d.utils.runtime import bf16_autocast
+from conftest import smoke_profile
 
 
 def test_split_is_stratified_by_room_type():
@@ -120,8 +120,8 @@ def test_batchnorm_recalibration_forgets_old_statistics(synth_processed):
 
 @pytest.mark.slow
 def test_majority_and_raw_floors(synth_processed, tmp_path):
-    cfg = dataclasses.replace(ProbeConfig.smoke(), data=DataConfig(voxel_max=1500), points_per_scene=500,
-                              linear_steps=60, device="cpu", tiled_eval=True)
+    cfg = smoke_profile("linear_probe.points_per_scene=500", "linear_probe.steps=60", "eval.tiled_eval=true",
+                        data=DataConfig(voxel_max=1500))
     majority = run_probe(cfg, synth_processed, "majority", tmp_path / "majority")
     confusion = np.array(majority["confusion"])
     predicted = np.flatnonzero(confusion.sum(0))
@@ -129,9 +129,9 @@ def test_majority_and_raw_floors(synth_processed, tmp_path):
     raw = run_probe(cfg, synth_processed, "raw", tmp_path / "raw")
     assert 0 <= raw["miou"] <= 1 and 0 < raw["train_accuracy"] <= 1
     assert raw["train_loss"][-1] < raw["train_loss"][0]
-    eval_set = EvalDataset(synth_processed, "val", cfg.data, fraction=cfg.eval_fraction)
+    eval_set = EvalDataset(synth_processed, "val", cfg.data, fraction=cfg.eval.eval_fraction)
     for name in ("majority", "raw"):
-        with bf16_autocast(torch.device("cpu"), cfg.amp):
+        with bf16_autocast(torch.device("cpu"), cfg.run.amp):
             reloaded = evaluate(load_probe(tmp_path / name), eval_set, torch.device("cpu"), crop_points=cfg.data.voxel_max)
         np.testing.assert_array_equal(reloaded, np.array({"majority": majority, "raw": raw}[name]["confusion"]))
 

@@ -4,7 +4,6 @@ The pre-training and probe runs' events are checked against their metrics in tes
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 
@@ -12,10 +11,12 @@ import numpy as np
 import pytest
 
 from byol3d.data.dataset import DataConfig
-from byol3d.pretrain import PretrainConfig, run_pretrain
-from byol3d.probe import ProbeConfig, run_probe
+from byol3d.pretrain import run_pretrain
+from byol3d.probe import run_probe
+from byol3d.profile import Profile
 from byol3d.train.tensorboard_log import log_scalars, open_writer
 from byol3d.utils.optional import NotAvailable
+from conftest import smoke_profile
 
 
 def test_a_restarted_writer_replaces_the_points_from_its_first_step(tmp_path, event_scalars):
@@ -37,7 +38,7 @@ def test_a_restarted_writer_replaces_the_points_from_its_first_step(tmp_path, ev
 
 @pytest.mark.slow
 def test_majority_probe_logs_the_final_metrics_at_step_zero(synth_processed, tmp_path, event_scalars):
-    cfg = dataclasses.replace(ProbeConfig.smoke(), data=DataConfig(voxel_max=1500), device="cpu")
+    cfg = smoke_profile(data=DataConfig(voxel_max=1500))
     metrics = run_probe(cfg, synth_processed, "majority", tmp_path / "majority")
     scalars = event_scalars(tmp_path / "majority")
     assert sorted(scalars) == ["probe/majority/val_macc", "probe/majority/val_miou", "probe/majority/val_oa"]
@@ -47,7 +48,7 @@ def test_majority_probe_logs_the_final_metrics_at_step_zero(synth_processed, tmp
 def test_missing_tensorboard_stops_runs_before_any_work(synth_processed, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # what `import` finds without the package
     with pytest.raises(NotAvailable, match="`tensorboard` package.*make setup"):
-        run_probe(ProbeConfig.smoke(), synth_processed, "majority", tmp_path / "probe")
+        run_probe(Profile.smoke(), synth_processed, "majority", tmp_path / "probe")
     with pytest.raises(NotAvailable, match="`tensorboard` package.*make setup"):
-        run_pretrain(PretrainConfig.smoke(), synth_processed, tmp_path / "byol")
+        run_pretrain(Profile.smoke(), synth_processed, tmp_path / "byol")
     assert not (tmp_path / "probe").exists() and not (tmp_path / "byol").exists()

@@ -3,7 +3,7 @@
     python bench/lab/byol_recipe.py --data DATA [--profile quick] [--seeds 0 1] [--runs RUNS]
                                     [--set field=value ...]
 
-Pre-trains the profile's BYOL config with the overrides (`--set tau_base=0.95 data.view_augment.jitter=0.01`)
+Pre-trains the profile with the overrides (`--set byol.tau_base=0.95 data.view_augment.jitter_sigma=0.01`)
 once per seed, then trains the profile's linear probe on each encoder, exactly as chapters 03-04 do
 (`byol3d.experiments.pretrain` / `probe`, so runs are cached under `--runs` by config and reused).
 Prints one JSON line per seed (val mIoU on every vertex of every validation scene, the pre-training's
@@ -14,7 +14,6 @@ reports/experiments.md; the random-encoder floor is the `random` method of the s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 
@@ -37,16 +36,15 @@ def main() -> None:
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--runs", default="runs")
-    ap.add_argument("--set", nargs="*", default=[], help="overrides, e.g. tau_base=0.95 steps=300")
+    ap.add_argument("--set", nargs="*", default=[], help="overrides, e.g. byol.tau_base=0.95 byol.steps=300")
     args = ap.parse_args()
-    pre_cfg, probe_cfg = experiments.main_configs(args.profile)
-    pre_cfg = apply_overrides(pre_cfg, args.set)
+    main_profile = experiments.profile_config(args.profile)
+    pretraining = apply_overrides(main_profile, args.set)  # the probe keeps the profile's own settings
     mious = []
     for seed in args.seeds:
         start = time.perf_counter()
-        pre = experiments.pretrain(dataclasses.replace(pre_cfg, seed=seed), args.data, args.runs)
-        run = experiments.probe(dataclasses.replace(probe_cfg, seed=seed), args.data, args.runs, "linear", 1.0,
-                                pre.encoder)
+        pre = experiments.pretrain(pretraining.with_seed(seed), args.data, args.runs)
+        run = experiments.probe(main_profile.with_seed(seed), args.data, args.runs, "linear", 1.0, pre.encoder)
         mious.append(run.metrics["miou"])
         print(json.dumps({"set": args.set, "seed": seed, "miou": round(run.metrics["miou"], 4),
                           "oa": round(run.metrics["oa"], 4), **pretrain_tail(pre.run_dir),

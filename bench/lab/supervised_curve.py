@@ -26,7 +26,7 @@ from byol3d.eval.finetune import TrainSchedule, train_segmentation
 from byol3d.eval.metrics import confusion_matrix, segmentation_metrics
 from byol3d.eval.predict import evaluate
 from byol3d.models.pointnext import PointNeXt
-from byol3d.probe import ProbeConfig, load_config, no_augment
+from byol3d.profile import Profile, load_profile, no_augment
 from byol3d.utils.runtime import pick_device, seed_everything
 
 
@@ -42,9 +42,9 @@ def crop_scores(model: PointNeXt, crops: list[dict], device: torch.device) -> di
     return {"miou": round(m["miou"], 4), "oa": round(m["oa"], 4)}
 
 
-def fixed_crops(cfg: ProbeConfig, data: str, split: str) -> list[dict]:
+def fixed_crops(profile: Profile, data: str, split: str) -> list[dict]:
     """One seeded, unaugmented crop per scene of `split`."""
-    dataset = SegmentationDataset(data, split, dataclasses.replace(cfg.data, augment=no_augment()), train=True,
+    dataset = SegmentationDataset(data, split, dataclasses.replace(profile.data, augment=no_augment()), train=True,
                                   seed=12345)
     return [dataset[i] for i in range(len(dataset))]
 
@@ -57,31 +57,34 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=250)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--set", nargs="*", default=[], help="overrides, e.g. lr=0.005 data.voxel_max=4000")
+    ap.add_argument("--set", nargs="*", default=[], help="overrides, e.g. finetune.lr=0.005 data.voxel_max=4000")
     args = ap.parse_args()
-    cfg = apply_overrides(dataclasses.replace(load_config(args.config), seed=args.seed, steps=args.steps), args.set)
+    profile = apply_overrides(load_profile(args.config),
+                              [f"run.seed={args.seed}", f"finetune.steps={args.steps}", *args.set])
+    ft, seed = profile.finetune, profile.run.seed
     device = pick_device(args.device)
-    seed_everything(cfg.seed)
-    model = PointNeXt(cfg.model).to(device)
-    train_set = SegmentationDataset(args.data, cfg.train_split, cfg.data, train=True, seed=cfg.seed)
-    val_crops, train_crops = fixed_crops(cfg, args.data, cfg.eval_split), fixed_crops(cfg, args.data, "train")
+    seed_everything(seed)
+    model = PointNeXt(profile.model).to(device)
+    train_set = SegmentationDataset(args.data, profile.eval.train_split, profile.data, train=True, seed=seed)
+    val_crops = fixed_crops(profile, args.data, profile.eval.eval_split)
+    train_crops = fixed_crops(profile, args.data, "train")
     start = time.perf_counter()
-    header = {"config": {k: v for k, v in to_dict(cfg).items() if k not in ("model",)}, "device": str(device)}
+    header = {"config": {k: v for k, v in to_dict(profile).items() if k not in ("model",)}, "device": str(device)}
     print(json.dumps(header), flush=True)
 
     def log(step: int, net: PointNeXt) -> None:
-        if step % args.every == 0 or step == cfg.steps:
+        if step % args.every == 0 or step == ft.steps:
             row = {"step": step, "seconds": round(time.perf_counter() - start, 1),
                    "val_crops": crop_scores(net, val_crops, device), "train_crops": crop_scores(net, train_crops, device)}
             print(json.dumps(row), flush=True)
 
-    schedule = TrainSchedule(steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=cfg.warmup,
-                             batch_size=cfg.batch_size, clip=cfg.clip, seed=cfg.seed, num_workers=cfg.num_workers)
+    schedule = TrainSchedule(steps=ft.steps, lr=ft.lr, weight_decay=ft.weight_decay, warmup=ft.warmup,
+                             batch_size=ft.batch_size, clip=ft.clip, seed=seed, num_workers=profile.run.num_workers)
     losses = train_segmentation(model, train_set, schedule, device, on_step=log)
-    eval_set = EvalDataset(args.data, cfg.eval_split, cfg.data)
+    eval_set = EvalDataset(args.data, profile.eval.eval_split, profile.data)
     whole = segmentation_metrics(evaluate(model, eval_set, device, model.cfg.num_classes,
-                                          cfg.data.voxel_max if cfg.tiled_eval else None))
-    print(json.dumps({"final": True, "steps": cfg.steps, "seconds": round(time.perf_counter() - start, 1),
+                                          profile.data.voxel_max if profile.eval.tiled_eval else None))
+    print(json.dumps({"final": True, "steps": ft.steps, "seconds": round(time.perf_counter() - start, 1),
                       "loss_last50": round(float(np.mean(losses[-50:])), 4), "val_whole_miou": round(whole["miou"], 4),
                       "val_whole_oa": round(whole["oa"], 4),
                       "per_class_iou": {k: None if v is None else round(v, 3) for k, v in whole["per_class_iou"].items()}}),

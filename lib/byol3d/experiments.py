@@ -2,30 +2,22 @@
 
 The course chapters (03 pre-training, 04 probe, 05 ablations) ask for many overlapping runs: the same
 BYOL pre-training (Grill et al., NeurIPS 2020) is probed by several chapters, and the label-efficiency
-grid of chapter 04 is the first ablation of chapter 05. This module is the one place that decides
-whether a run already exists, so a notebook executed twice (or two notebooks asking for the same
-run) trains it only once.
+grid of chapter 04 is the first ablation of chapter 05. Runs live in the content-addressed store of
+byol3d.run_store, so a notebook executed twice (or two notebooks asking for the same run) trains it
+only once:
 
-Identity of a run:
-* pre-training: the config hash of its `PretrainConfig` (`byol3d.config.config_hash`); the folder is
-  `byol3d.pretrain.default_run_dir(cfg, runs_root)` = `<runs_root>/byol/<hash>`, the same folder
-  chapter 03 and the `python -m byol3d.pretrain` CLI use. The run records the content fingerprint of
-  its training split, and a folder trained on other data stops with a ConfigError instead of being
-  reused. Finished = `encoder.pt` exists (reused);
-  a folder with only `checkpoints/last.pt` is resumed exactly where it stopped.
-* probe: `<runs_root>/probe/<method>-<key>`, key = hash of the `ProbeConfig` (run-time fields
-  `device` / `num_workers` left out: they do not change the result), the method, the training scenes
-  the fraction selects (two fractions that pick the same scenes share one run), the SHA-256 of the
-  checkpoint file (a re-trained encoder gets new probes) and the content fingerprint of the data
-  (`byol3d.data.cache.data_fingerprint`: sizes and checksums of every scene file, from the manifests).
+* pre-training: `<runs_root>/byol/<key>`, key of `byol3d.pretrain.pretrain_identity` (the profile's
+  model, data, byol and run sections, and the training split's content fingerprint), the folder the
+  `python -m byol3d.pretrain` CLI uses by default too. Finished = `encoder.pt` exists (reused); a
+  folder with only `checkpoints/last.pt` is resumed exactly where it stopped.
+* probe: `<runs_root>/probe/<method>-<key>`, key of `byol3d.probe.probe_identity` (the sections the
+  method reads, the training scenes the fraction selects, the checkpoint's bytes, the data's content).
   Finished = `metrics.json` exists; `run_probe` writes its folder whole or not at all, so an
   interrupted probe leaves nothing behind and is simply run again.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,22 +26,22 @@ from typing import Mapping, Sequence
 from tqdm import tqdm
 
 from byol3d.arms import EFFICIENCY_ARMS, get_arm
-from byol3d.config import PROFILES, config_hash
-from byol3d.data.cache import data_fingerprint, list_scenes
-from byol3d.data.dataset import select_fraction
+from byol3d.config import PROFILES
 from byol3d.eval.seeds import Stat
 from byol3d.eval.seeds import mean_std as seed_stats
-from byol3d.pretrain import PretrainConfig, default_run_dir, run_pretrain
-from byol3d.probe import METHODS, PRETRAINED_METHODS, ProbeConfig, run_probe
+from byol3d.pretrain import default_run_dir, run_pretrain
+from byol3d.probe import probe_identity, run_probe
+from byol3d.profile import Profile
+from byol3d.run_store import run_dir as store_dir
 
 PROBE_RESULT = "metrics.json"  # the final artefact of a probe run
 ENCODER = "encoder.pt"  # the final artefact of a pre-training run
 # Shares of the training scenes of the label-efficiency grid (chapters 04 and 05 use the same ones, so
 # they share the runs). full: the data-efficient protocol of CSC (1 / 5 / 10 / 20 / 100 % of scenes).
 LABEL_FRACTIONS = {"smoke": (0.25, 1.0), "quick": (0.1, 0.3, 1.0), "full": (0.01, 0.05, 0.1, 0.2, 1.0)}
-# Seeds of every headline figure: seed s pre-trains with PretrainConfig.seed = s and probes with
-# ProbeConfig.seed = s (weights of new layers, data order, augmentation); the scene subset of a label
-# fraction is the same for every seed and method (DataConfig.subset_seed).
+# Seeds of every headline figure: seed s pre-trains and probes with run.seed = s (weights of new layers,
+# data order, augmentation); the scene subset of a label fraction is the same for every seed and method
+# (data.subset_seed).
 SEEDS = {"smoke": (0, 1), "quick": (0, 1, 2), "full": (0, 1, 2)}
 
 
@@ -79,55 +71,20 @@ class ProbeRun:
     reused: bool
 
 
-def pretrain(cfg: PretrainConfig, data_root: str | Path, runs_root: str | Path) -> PretrainRun:
-    """The pre-training run of `cfg` on `data_root`: reused when finished, resumed when interrupted,
-    trained otherwise. Folder: `<runs_root>/byol/<config hash>` (shared with chapter 03 and the CLI)."""
-    run_dir = default_run_dir(cfg, runs_root)
+def pretrain(profile: Profile, data_root: str | Path, runs_root: str | Path) -> PretrainRun:
+    """The pre-training run of `profile` on `data_root`: reused when finished, resumed when interrupted,
+    trained otherwise. Folder: `<runs_root>/byol/<key>` (shared with chapter 03 and the CLI)."""
+    run_dir = default_run_dir(profile, data_root, runs_root)
     reused = (run_dir / ENCODER).is_file()
-    run_pretrain(cfg, data_root, run_dir, resume=True)
+    run_pretrain(profile, data_root, run_dir, resume=True)
     return PretrainRun(run_dir, run_dir / ENCODER, reused)
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (identifies a checkpoint independently of where it lies)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found (did the pre-training finish?)")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def training_scenes(cfg: ProbeConfig, data_root: str | Path, fraction: float) -> list[str]:
-    """The training scenes a probe on `fraction` uses (the dataset's own seeded, nested selection)."""
-    ids = [p.name for p in list_scenes(data_root, cfg.train_split)]
-    return select_fraction(ids, fraction, cfg.data.subset_seed)
-
-
-def probe_key(cfg: ProbeConfig, data_root: str | Path, method: str, fraction: float = 1.0,
-              checkpoint: str | Path | None = None) -> str:
-    """The identity of a probe run (see the module docstring) as a 12-character hash."""
-    if method not in METHODS:
-        raise ValueError(f"unknown probe method {method!r}; known: {list(METHODS)}")
-    if (method in PRETRAINED_METHODS) != (checkpoint is not None):
-        raise ValueError(f"method {method!r} " + ("needs a checkpoint" if checkpoint is None
-                                                             else "starts from random weights: pass no checkpoint"))
-    identity = {
-        "config": config_hash(dataclasses.replace(cfg, device="auto", num_workers=0)),
-        "method": method,
-        "train_scenes": training_scenes(cfg, data_root, fraction),
-        "checkpoint": None if checkpoint is None else file_sha256(checkpoint),
-        "data": data_fingerprint(data_root),
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def probe(cfg: ProbeConfig, data_root: str | Path, runs_root: str | Path, method: str, fraction: float = 1.0,
+def probe(profile: Profile, data_root: str | Path, runs_root: str | Path, method: str, fraction: float = 1.0,
           checkpoint: str | Path | None = None) -> ProbeRun:
-    """The probe run of (cfg, method, fraction, checkpoint) on `data_root`, reused when finished."""
-    run_dir = Path(runs_root) / "probe" / f"{method}-{probe_key(cfg, data_root, method, fraction, checkpoint)}"
+    """The probe run of (profile, method, fraction, checkpoint) on `data_root`, reused when finished."""
+    identity = probe_identity(profile, data_root, method, fraction, checkpoint)
+    run_dir = store_dir(runs_root, "probe", identity, prefix=f"{method}-")
     result = run_dir / PROBE_RESULT
     reused = result.is_file()
     if reused:
@@ -136,7 +93,7 @@ def probe(cfg: ProbeConfig, data_root: str | Path, runs_root: str | Path, method
         except json.JSONDecodeError as err:
             raise ValueError(f"{result}: not valid JSON ({err}); delete the folder to run the probe again") from None
     else:
-        metrics = run_probe(cfg, data_root, method, run_dir, checkpoint, fraction)
+        metrics = run_probe(profile, data_root, method, run_dir, checkpoint, fraction)
     return ProbeRun(run_dir, {**metrics, "fraction": fraction}, reused)
 
 
@@ -152,19 +109,18 @@ def efficiency_table(grid: Mapping[str, Sequence[Sequence[ProbeRun]]], fractions
     return table
 
 
-def main_configs(profile: str, device: str = "auto") -> tuple[PretrainConfig, ProbeConfig]:
-    """The profile's pre-training and probe configs as chapters 03-05 use them (so they share runs)."""
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    return (dataclasses.replace(PretrainConfig.preset(profile), device=device),
-            dataclasses.replace(ProbeConfig.preset(profile), device=device))
+def profile_config(name: str, device: str = "auto") -> Profile:
+    """The profile's settings as chapters 03-05 use them (so they share runs), on `device`."""
+    if name not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {name!r}")
+    return Profile.preset(name).on_device(device)
 
 
 def seeded_pretrains(profile: str, data_root: str | Path, runs_root: str | Path,
                      device: str = "auto") -> list[PretrainRun]:
     """The profile's main pre-training once per seed of `SEEDS[profile]` (chapter 03's runs)."""
-    pre_cfg, _ = main_configs(profile, device)
-    return [pretrain(dataclasses.replace(pre_cfg, seed=seed), data_root, runs_root) for seed in SEEDS[profile]]
+    config = profile_config(profile, device)
+    return [pretrain(config.with_seed(seed), data_root, runs_root) for seed in SEEDS[profile]]
 
 
 def seeded_arm(profile: str, arm: str, data_root: str | Path, runs_root: str | Path, fraction: float = 1.0,
@@ -175,10 +131,10 @@ def seeded_arm(profile: str, arm: str, data_root: str | Path, runs_root: str | P
     seeds = SEEDS[profile] if seeds is None else tuple(seeds)
     if not set(seeds) <= set(SEEDS[profile]):
         raise ValueError(f"seeds {list(seeds)} are not among the profile's {list(SEEDS[profile])}")
-    _, probe_cfg = main_configs(profile, device)
+    config = profile_config(profile, device)
     encoders = {s: run.encoder for s, run in zip(SEEDS[profile], seeded_pretrains(profile, data_root, runs_root,
                                                                                    device))} if spec.pretrained else {}
-    return [probe(dataclasses.replace(probe_cfg, seed=seed), data_root, runs_root, spec.method, fraction,
+    return [probe(config.with_seed(seed), data_root, runs_root, spec.method, fraction,
                   encoders.get(seed)) for seed in seeds]
 
 

@@ -1,22 +1,24 @@
 """BYOL pre-training of PointNeXt (Grill et al., NeurIPS 2020; Qian et al., NeurIPS 2022).
 
     python -m byol3d.pretrain --data DATA --config smoke|quick|full|PATH.yaml [--out RUN_DIR] [--resume]
+                              [--set byol.steps=300 ...]
     torchrun --nproc_per_node=N -m byol3d.pretrain ...        (DistributedDataParallel, one GPU per process)
 
-Run folder: byol3d-run.json (marker: only such folders, or new / empty ones, are used), config.yaml,
-metrics.jsonl (one JSON line per step), tensorboard/ (the same numbers as TensorBoard event files, tags
-`byol/<metric>`: byol3d.train.tensorboard_log; `make tensorboard`), checkpoints/last.pt (every
-`ckpt_every` steps and at the end) and encoder.pt (the online PointNeXt, written last: its presence means
-the run finished). A run is tied to its data by a content fingerprint (byol3d.data.cache.data_fingerprint)
-and stops at the first non-finite loss or weight. `--resume` continues from checkpoints/last.pt exactly
-where it stopped: the data order and augmentations depend only on (seed, epoch, item), the dense-pair
-sampling on (seed, step, rank), and the checkpoint holds weights, optimiser, scheduler and RNG states.
+Reads the model, data, byol and run sections of a byol3d.profile.Profile. Run folder (byol3d.run_store;
+default runs/byol/<key of those sections and of the training data's content fingerprint>):
+byol3d-run.json (marker with the run's identity: only such folders, or new / empty ones, are used),
+config.yaml (the whole profile), metrics.jsonl (one JSON line per step: byol3d.train.metrics_log),
+tensorboard/ (the same numbers as TensorBoard event files, tags `byol/<metric>`:
+byol3d.train.tensorboard_log; `make tensorboard`), checkpoints/last.pt (every `ckpt_every` steps and at the
+end) and encoder.pt (the online PointNeXt, written last: its presence means the run finished). A run stops
+at the first non-finite loss or weight. `--resume` continues from checkpoints/last.pt exactly where it
+stopped: the data order and augmentations depend only on (seed, epoch, item), the dense-pair sampling on
+(seed, step, rank), and the checkpoint holds weights, optimiser, scheduler and RNG states.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import os
 import sys
@@ -30,12 +32,12 @@ from byol3d.byol.ema import ema_update, tau_base_for, tau_schedule
 from byol3d.byol.loss import byol_objective
 from byol3d.byol.model import BYOL, freeze_for_training
 from byol3d.cli import run_cli
-from byol3d.config import PROFILES, ConfigError, config_hash, save_yaml, to_dict
-from byol3d.data.cache import data_fingerprint, list_scenes
+from byol3d.config import PROFILES, ConfigError, apply_overrides, save_yaml, to_dict
+from byol3d.data.cache import data_fingerprint
 from byol3d.data.dataset import TwoViewDataset, batch_to, make_loader, set_loader_epoch
-from byol3d.pretrain_config import RUNTIME_FIELDS, PretrainConfig, load_config
-from byol3d.train.checkpoint import (export_encoder, load_checkpoint, read_encoder_meta, restore_rng,
-                                     save_checkpoint)
+from byol3d.profile import RUNTIME_FIELDS, ByolConfig, Profile, load_profile
+from byol3d.run_store import check_folder, identity_key, mark_folder, run_dir
+from byol3d.train.checkpoint import export_encoder, load_checkpoint, restore_rng, save_checkpoint
 from byol3d.train.distributed import (DistInfo, ResumableSampler, check_replicas_equal, cleanup_distributed,
                                       init_distributed, mean_across_ranks, prepare_batchnorm, wrap_ddp)
 from byol3d.train.finite import NonFiniteError, first_non_finite
@@ -43,48 +45,26 @@ from byol3d.train.metrics_log import LOG_NAME, append_step, truncate_log
 from byol3d.train.schedule import cosine_with_warmup
 from byol3d.train.tensorboard_log import log_scalars, open_writer, require_tensorboard
 from byol3d.utils.atomic import remove_stale_temporaries
-from byol3d.utils.run_folder import check_run_folder, mark_run_folder
 from byol3d.utils.runtime import bf16_autocast, seed_everything
 
-def default_run_dir(cfg: PretrainConfig, runs_root: str | Path = "runs") -> Path:
-    """runs/byol/<config hash>: a run is reused by any caller asking for the same config."""
-    return Path(runs_root) / "byol" / config_hash(cfg)
+
+def pretrain_identity(profile: Profile, data_root: str | Path) -> dict:
+    """What decides a pre-training's result: the config sections it reads (runtime fields left out) and
+    the content fingerprint of its training split."""
+    run = {k: v for k, v in to_dict(profile.run).items() if k not in RUNTIME_FIELDS}
+    return {"model": to_dict(profile.model), "data": to_dict(profile.data), "byol": to_dict(profile.byol),
+            "run": run, "scenes": data_fingerprint(data_root, (profile.byol.split,))}
 
 
-def _result_fields(cfg_dict: dict) -> dict:
-    return {k: v for k, v in cfg_dict.items() if k not in RUNTIME_FIELDS}
+def default_run_dir(profile: Profile, data_root: str | Path, runs_root: str | Path = "runs") -> Path:
+    """runs/byol/<key>: a run is reused by any caller asking for the same config on the same data."""
+    return run_dir(runs_root, "pretrain", pretrain_identity(profile, data_root))
 
 
-def data_identity(data_root: str | Path, split: str) -> dict:
-    """The data a run trains on (scene names and a fingerprint of their content); stored in checkpoints
-    and encoder.pt so a run folder keyed by the config alone is never reused (or resumed) for other data."""
-    return {"root": str(Path(data_root).resolve()), "scenes": [p.name for p in list_scenes(data_root, split)],
-            "fingerprint": data_fingerprint(data_root, (split,))}
-
-
-def _check_same_data(saved: dict | None, data: dict, path: Path) -> None:
-    """Same content or ConfigError; a run saved without a fingerprint (older byol3d) cannot be vouched for."""
-    saved = saved or {}
-    if "fingerprint" not in saved:
-        raise ConfigError(f"{path}: this run was saved without a data fingerprint (older byol3d), so its data "
-                          "cannot be checked; delete the run folder or choose another one")
-    if saved["fingerprint"] != data["fingerprint"]:
-        raise ConfigError(f"{path}: this run was trained on other data ({len(saved.get('scenes', []))} scenes of "
-                          f"{saved.get('root')}, content fingerprint {saved['fingerprint']}), not on the "
-                          f"{len(data['scenes'])} scenes of {data['root']} (fingerprint {data['fingerprint']}); "
-                          "choose another run folder")
-
-
-def _check_run_dir(cfg: PretrainConfig, out: Path, resume: bool, data: dict) -> str:
-    """'done' (finished, same config and data), 'resume' or 'fresh'; a clash raises ConfigError naming the file."""
-    check_run_folder(out, "pretrain")
-    saved = out / "config.yaml"
-    if saved.exists():
-        old = to_dict(load_config(str(saved)))
-        if _result_fields(old) != _result_fields(to_dict(cfg)):
-            raise ConfigError(f"{saved}: this run folder holds a different config; choose another --out")
-    if (out / "encoder.pt").exists() and saved.exists():
-        _check_same_data(read_encoder_meta(out / "encoder.pt").get("data"), data, out / "encoder.pt")
+def _check_run_dir(out: Path, resume: bool, identity: dict) -> str:
+    """'done' (finished), 'resume' or 'fresh'; another kind of folder or another run raises ConfigError."""
+    check_folder(out, "pretrain", identity)
+    if (out / "encoder.pt").exists():
         return "done"
     if (out / "checkpoints" / "last.pt").exists():
         if not resume:
@@ -93,58 +73,57 @@ def _check_run_dir(cfg: PretrainConfig, out: Path, resume: bool, data: dict) -> 
     return "fresh"
 
 
-def make_pretrain_loader(cfg: PretrainConfig, data_root: Path, info: DistInfo):
+def make_pretrain_loader(profile: Profile, data_root: Path, info: DistInfo):
     """Two-view loader over this rank's shard, its resumable sampler and the steps per epoch."""
-    dataset = TwoViewDataset(data_root, cfg.split, cfg.data, seed=cfg.seed)
-    sampler = ResumableSampler(dataset, info, seed=cfg.seed)
-    loader = make_loader(dataset, cfg.batch_size, shuffle=False, num_workers=cfg.num_workers, sampler=sampler,
-                         drop_last=True)
-    steps_per_epoch = sampler.num_samples // cfg.batch_size
+    byol, seed = profile.byol, profile.run.seed
+    dataset = TwoViewDataset(data_root, byol.split, profile.data, seed=seed)
+    sampler = ResumableSampler(dataset, info, seed=seed)
+    loader = make_loader(dataset, byol.batch_size, shuffle=False, num_workers=profile.run.num_workers,
+                         sampler=sampler, drop_last=True)
+    steps_per_epoch = sampler.num_samples // byol.batch_size
     if steps_per_epoch < 1:
-        raise ConfigError(f"{data_root}/{cfg.split}: {len(dataset)} scenes are fewer than batch_size "
-                          f"{cfg.batch_size} x {info.world_size} process(es)")
+        raise ConfigError(f"{data_root}/{byol.split}: {len(dataset)} scenes are fewer than batch_size "
+                          f"{byol.batch_size} x {info.world_size} process(es)")
     return loader, sampler, steps_per_epoch
 
 
-def _pair_generator(cfg: PretrainConfig, step: int, info: DistInfo) -> torch.Generator:
+def _pair_generator(seed: int, step: int, info: DistInfo) -> torch.Generator:
     """Dense-pair sampling depends only on (seed, step, rank): identical after a resume."""
-    return torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 1009 + info.rank)
+    return torch.Generator().manual_seed(seed * 1_000_003 + step * 1009 + info.rank)
 
 
-def start_tau(cfg: PretrainConfig, total: int) -> float:
-    """The run's τ_base: `cfg.tau_base`, or the run-length rule (byol3d.byol.ema.tau_base_for) when None."""
-    return tau_base_for(total) if cfg.tau_base is None else cfg.tau_base
+def start_tau(byol: ByolConfig, total: int) -> float:
+    """The run's τ_base: `byol.tau_base`, or the run-length rule (byol3d.byol.ema.tau_base_for) when None."""
+    return tau_base_for(total) if byol.tau_base is None else byol.tau_base
 
 
-def train_step(model: BYOL, forward, optimizer, scheduler, views, cfg: PretrainConfig, step: int, total: int,
+def train_step(model: BYOL, forward, optimizer, scheduler, views, profile: Profile, step: int, total: int,
                info: DistInfo) -> dict:
     """One BYOL step: loss on both views, AdamW update, LR schedule, EMA of the target. Returns metrics.
     `forward` is the model itself, or its DistributedDataParallel wrapper when distributed."""
+    byol = profile.byol
     view1, view2 = (batch_to(v, info.device) for v in views)
-    with bf16_autocast(info.device, cfg.amp):
-        outputs = forward(view1, view2, _pair_generator(cfg, step, info))  # (DDP-wrapped) BYOL.forward
-        loss, metrics = byol_objective(outputs, model.kinds, cfg.dense_weight)
+    with bf16_autocast(info.device, profile.run.amp):
+        outputs = forward(view1, view2, _pair_generator(profile.run.seed, step, info))  # (DDP-wrapped) BYOL
+        loss, metrics = byol_objective(outputs, model.kinds, byol.dense_weight)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    if cfg.clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), cfg.clip)
+    if byol.clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), byol.clip)
     lr = optimizer.param_groups[0]["lr"]
     optimizer.step()
     scheduler.step()
-    tau = tau_schedule(step, total, start_tau(cfg, total))
+    tau = tau_schedule(step, total, start_tau(byol, total))
     ema_update(model.online.net, model.target, tau)  # target <- tau * target + (1 - tau) * online
     metrics = mean_across_ranks(metrics, info)
     return {**metrics, "lr": lr, "tau": tau}
 
 
-def _restore(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, data: dict,
-             steps_per_epoch: int) -> int:
+def _restore(model: BYOL, optimizer, scheduler, path: Path, key: str, steps_per_epoch: int) -> int:
     """Load everything `_save` wrote; returns the number of steps already done."""
-    keys = ("online", "target", "optimizer", "scheduler", "step", "sampler", "config")
-    state = load_checkpoint(path, required=keys)
-    if _result_fields(state["config"]) != _result_fields(to_dict(cfg)):
-        raise ConfigError(f"{path}: checkpoint was written with a different config")
-    _check_same_data(state.get("data"), data, path)
+    state = load_checkpoint(path, required=("online", "target", "optimizer", "scheduler", "step", "sampler", "run_key"))
+    if state["run_key"] != key:
+        raise ConfigError(f"{path}: checkpoint of another run (key {state['run_key']}, not {key})")
     if state["sampler"]["steps_per_epoch"] != steps_per_epoch:
         raise ConfigError(f"{path}: the dataset changed since the checkpoint "
                           f"({state['sampler']['steps_per_epoch']} -> {steps_per_epoch} steps per epoch)")
@@ -171,33 +150,34 @@ def _check_weights(model: BYOL, step: int, out: Path) -> None:
                              "(or check the data) and start a new run")
 
 
-def _save(model: BYOL, optimizer, scheduler, path: Path, cfg: PretrainConfig, data: dict, step: int,
-          steps_per_epoch: int) -> None:
+def _save(model: BYOL, optimizer, scheduler, path: Path, key: str, step: int, steps_per_epoch: int) -> None:
     epoch, position = divmod(step, steps_per_epoch)
     save_checkpoint(path, {
         "online": model.online.state_dict(), "target": model.target.state_dict(),
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
         "sampler": {"epoch": epoch, "position": position, "steps_per_epoch": steps_per_epoch},
-        "config": to_dict(cfg), "data": data,
+        "run_key": key,
     })
 
 
-def build_training(cfg: PretrainConfig, info: DistInfo, total: int):
+def build_training(profile: Profile, info: DistInfo, total: int):
     """BYOL model on the device (frozen where it must not learn), its DDP wrapper (the model itself
     when not distributed), AdamW and the LR scheduler.
 
     Biases and BatchNorm parameters (the 1-D tensors) get no weight decay, as in BYOL (Grill et al.
     2020, Appendix C) and PointNeXt's training recipe.
     """
-    seed_everything(cfg.seed)  # same seed on every rank: identical initial weights
-    model = BYOL(cfg.model, cfg.loss, cfg.pool, cfg.proj_hidden, cfg.proj_out, cfg.dense_pairs, cfg.region_size)
+    byol = profile.byol
+    seed_everything(profile.run.seed)  # same seed on every rank: identical initial weights
+    model = BYOL(profile.model, byol.loss, byol.pool, byol.proj_hidden, byol.proj_out, byol.dense_pairs,
+                 byol.region_size)
     freeze_for_training(model)
     model = prepare_batchnorm(model, info).to(info.device)
     params = model.trainable_parameters()
-    groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": cfg.weight_decay},
+    groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": byol.weight_decay},
               {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-    return model, wrap_ddp(model, info), optimizer, cosine_with_warmup(optimizer, total, cfg.warmup)
+    optimizer = torch.optim.AdamW(groups, lr=byol.lr)
+    return model, wrap_ddp(model, info), optimizer, cosine_with_warmup(optimizer, total, byol.warmup)
 
 
 def _log_step(metrics: dict, step: int, seconds: float, path: Path, writer, bar: tqdm) -> None:
@@ -208,16 +188,17 @@ def _log_step(metrics: dict, step: int, seconds: float, path: Path, writer, bar:
     bar.set_postfix(loss=f"{row['loss']:.3f}", std=f"{row['collapse_std']:.3f}")
 
 
-def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resume: bool, data: dict) -> None:
-    loader, sampler, steps_per_epoch = make_pretrain_loader(cfg, data_root, info)
-    total = cfg.epochs * steps_per_epoch if cfg.epochs > 0 else cfg.steps
-    model, forward, optimizer, scheduler = build_training(cfg, info, total)
+def _train(profile: Profile, data_root: Path, out: Path, info: DistInfo, resume: bool, identity: dict) -> None:
+    byol, key = profile.byol, identity_key(identity)
+    loader, sampler, steps_per_epoch = make_pretrain_loader(profile, data_root, info)
+    total = byol.epochs * steps_per_epoch if byol.epochs > 0 else byol.steps
+    model, forward, optimizer, scheduler = build_training(profile, info, total)
     ckpt, metrics_path = out / "checkpoints" / "last.pt", out / LOG_NAME
-    step = _restore(model, optimizer, scheduler, ckpt, cfg, data, steps_per_epoch) if resume and ckpt.exists() else 0
+    step = _restore(model, optimizer, scheduler, ckpt, key, steps_per_epoch) if resume and ckpt.exists() else 0
     writer = None
     if info.is_main:
-        mark_run_folder(out, "pretrain")
-        save_yaml(cfg, out / "config.yaml")
+        mark_folder(out, "pretrain", identity)
+        save_yaml(profile, out / "config.yaml")
         truncate_log(metrics_path, step)
         writer = open_writer(out, first_step=step + 1)  # TensorBoard drops what a killed attempt logged after it
     model.train()
@@ -226,12 +207,12 @@ def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resu
         while step < total:
             epoch, position = divmod(step, steps_per_epoch)
             set_loader_epoch(loader, epoch)
-            sampler.set_start(position * cfg.batch_size)
+            sampler.set_start(position * byol.batch_size)
             for views in loader:
                 start = time.perf_counter()
-                metrics = train_step(model, forward, optimizer, scheduler, views, cfg, step, total, info)
+                metrics = train_step(model, forward, optimizer, scheduler, views, profile, step, total, info)
                 step += 1
-                at_checkpoint = step % cfg.ckpt_every == 0 or step == total
+                at_checkpoint = step % byol.ckpt_every == 0 or step == total
                 _check_loss(metrics["loss"], step, out)
                 if at_checkpoint:
                     _check_weights(model, step, out)  # on every rank: replicas are equal, so all stop together
@@ -239,7 +220,7 @@ def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resu
                     _log_step(metrics, step, time.perf_counter() - start, metrics_path, writer, bar)
                     if at_checkpoint:
                         writer.flush()  # events up to the checkpoint on disk before it: a resume keeps them
-                        _save(model, optimizer, scheduler, ckpt, cfg, data, step, steps_per_epoch)
+                        _save(model, optimizer, scheduler, ckpt, key, step, steps_per_epoch)
                 if step >= total:
                     break
     finally:
@@ -248,28 +229,28 @@ def _train(cfg: PretrainConfig, data_root: Path, out: Path, info: DistInfo, resu
             writer.close()
     check_replicas_equal(model.online, info)
     if info.is_main:
-        meta = {"method": "byol", "loss": cfg.loss, "steps": total, "config_hash": config_hash(cfg), "data": data}
-        export_encoder(model.encoder, cfg.model, out / "encoder.pt", meta)
+        meta = {"method": "byol", "loss": byol.loss, "steps": total, "run_key": key, "scenes": identity["scenes"]}
+        export_encoder(model.encoder, profile.model, out / "encoder.pt", meta)
 
 
-def run_pretrain(cfg: PretrainConfig, data_root: str | Path, out_dir: str | Path, resume: bool = False) -> Path:
+def run_pretrain(profile: Profile, data_root: str | Path, out_dir: str | Path, resume: bool = False) -> Path:
     """Pre-train (or finish / reuse) the run in `out_dir`; returns the run folder.
 
-    A finished run with the same config and training scenes is returned as is; an unfinished one needs
+    A finished run with the same config and training data is returned as is; an unfinished one needs
     resume=True; a folder holding another config, other data or no pretrain marker raises ConfigError.
     """
     out = Path(out_dir)
-    data = data_identity(data_root, cfg.split)
-    status = _check_run_dir(cfg, out, resume, data)
+    identity = pretrain_identity(profile, data_root)
+    status = _check_run_dir(out, resume, identity)
     if os.environ.get("RANK", "0") == "0":  # one writer; the other ranks have not started writing
         for folder in (out, out / "checkpoints"):
             remove_stale_temporaries(folder)  # what writes killed in an earlier run left behind
     if status == "done":
         return out
     require_tensorboard()  # on every rank, before the process group: a missing package stops all alike
-    info = init_distributed(cfg.device)
+    info = init_distributed(profile.run.device)
     try:
-        _train(cfg, Path(data_root), out, info, resume=status == "resume", data=data)
+        _train(profile, Path(data_root), out, info, resume=status == "resume", identity=identity)
     finally:
         cleanup_distributed()
     return out
@@ -279,20 +260,20 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description="BYOL pre-training of PointNeXt (byol3d).")
     parser.add_argument("--data", required=True, type=Path, help="preprocessed cache root (<data>/<split>/<scene>)")
     parser.add_argument("--config", default="quick", help=f"preset {list(PROFILES)} or a YAML file")
-    parser.add_argument("--out", type=Path, help="run folder (default: runs/byol/<config hash>)")
+    parser.add_argument("--out", type=Path, help="run folder (default: runs/byol/<key of config and data>)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoints/last.pt")
-    parser.add_argument("--steps", type=int, help="override the number of steps (sets epochs to 0)")
+    parser.add_argument("--steps", type=int, help="override the number of steps (sets byol.epochs to 0)")
     parser.add_argument("--device", help="override the device: auto, cpu, cuda")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="override profile fields, e.g. byol.loss=dense byol.tau_base=0.99")
     parser.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest on a busy machine)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = load_config(args.config)
-    overrides = {"steps": args.steps, "epochs": 0} if args.steps is not None else {}
-    if args.device:
-        overrides["device"] = args.device
-    cfg = dataclasses.replace(cfg, **overrides)
-    out = run_pretrain(cfg, args.data, args.out or default_run_dir(cfg), resume=args.resume)
+    shortcuts = ([f"byol.steps={args.steps}", "byol.epochs=0"] if args.steps is not None else []) + \
+        ([f"run.device={args.device}"] if args.device else [])
+    profile = apply_overrides(load_profile(args.config), shortcuts + args.set)
+    out = run_pretrain(profile, args.data, args.out or default_run_dir(profile, args.data), resume=args.resume)
     if os.environ.get("RANK", "0") == "0":
         print(f"run folder: {out}")
     return out

@@ -123,7 +123,8 @@ def write_scene(scene_dir: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     return scene_dir
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -133,7 +134,7 @@ def _file_sha256(path: Path) -> str:
 
 def _describe(scene_dir: Path) -> dict:
     """{file name: {"bytes", "sha256"}} of the scene's .npy files, read from disk."""
-    return {f.name: {"bytes": f.stat().st_size, "sha256": _file_sha256(f)} for f in sorted(scene_dir.glob("*.npy"))}
+    return {f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)} for f in sorted(scene_dir.glob("*.npy"))}
 
 
 def _read_manifest(scene_dir: Path) -> dict | None:
@@ -157,7 +158,7 @@ def verify_scene(scene_dir: str | Path) -> bool:
     try:
         if any(path.stat().st_size != manifest[name].get("bytes") for name, path in files.items()):
             return False
-        return all(_file_sha256(path) == manifest[name].get("sha256") for name, path in files.items())
+        return all(file_sha256(path) == manifest[name].get("sha256") for name, path in files.items())
     except (OSError, AttributeError):
         return False
 

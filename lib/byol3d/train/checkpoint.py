@@ -112,15 +112,6 @@ def export_encoder(model: PointNeXt, config: PointNeXtConfig, path: str | Path, 
     return atomic_torch_save(payload, path)
 
 
-def read_encoder_meta(path: str | Path) -> dict:
-    """The `meta` dict stored by `export_encoder` (what produced the weights: method, steps, data)."""
-    path = Path(path)
-    payload = safe_load(path, "encoder file")
-    if payload.get("format") != ENCODER_FORMAT:
-        raise CheckpointError(f"{path}: not a byol3d encoder export (format {payload.get('format')!r})")
-    return payload.get("meta", {})
-
-
 def load_pretrained(path: str | Path) -> PointNeXt:
     """Rebuild the PointNeXt saved by `export_encoder` (CPU, train mode as constructed)."""
     path = Path(path)

@@ -30,7 +30,8 @@ from byol3d.data.dataset import EvalDataset, batch_to, collate_scenes
 from byol3d.data.errors import DataError
 from byol3d.data.labels import IGNORE_INDEX, error_colors, label_colors
 from byol3d.eval.predict import predict_scene
-from byol3d.probe import ProbeConfig, load_probe
+from byol3d.probe import load_probe
+from byol3d.profile import Profile
 from byol3d.utils.runtime import bf16_autocast, pick_device
 from byol3d.viz.pointcloud import (estimate_normals, point_cloud, read_ply, require_display, show, side_by_side,
                                    write_ply)
@@ -68,12 +69,12 @@ def predict_vertices(run_dir: str | Path, data_root: str | Path, split: str, sce
     """(V,) int64: the prediction of probe run `run_dir` for every vertex of the scene, made as the run's
     evaluation makes it (its voxel size, tiled crops and bf16 setting from its config.yaml)."""
     run_dir = Path(run_dir)
-    cfg = load_yaml(ProbeConfig, run_dir / "config.yaml")
+    profile = load_yaml(Profile, run_dir / "config.yaml")
     predictor = load_probe(run_dir).to(device)
-    dataset = EvalDataset(data_root, split, cfg.data)
+    dataset = EvalDataset(data_root, split, profile.data)
     batch = batch_to(collate_scenes([dataset[dataset.scene_ids.index(scene)]]), device)
-    crop_points = cfg.data.voxel_max if cfg.tiled_eval else None
-    with bf16_autocast(device, cfg.amp):
+    crop_points = profile.data.voxel_max if profile.eval.tiled_eval else None
+    with bf16_autocast(device, profile.run.amp):
         _, vertex_pred = predict_scene(predictor, batch, crop_points)  # (V,)
     return vertex_pred.cpu().numpy().astype(np.int64)
 
