@@ -33,7 +33,7 @@ from byol3d.eval.predict import predict_scene
 from byol3d.probe import load_probe
 from byol3d.profile import Profile
 from byol3d.utils.runtime import bf16_autocast, pick_device
-from byol3d.viz.pointcloud import (estimate_normals, point_cloud, read_ply, require_display, show, side_by_side,
+from byol3d.viz.pointcloud import (estimate_normals, place_in_a_row, point_cloud, read_ply, require_display, show,
                                    write_ply)
 
 LAYERS = ("rgb", "gt", "pred", "error")
@@ -165,7 +165,7 @@ def _geometries(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tu
     if args.ply:
         if args.data or args.scene:
             parser.error("give .ply files or --data and --scene, not both")
-        return " | ".join(p.name for p in args.ply), side_by_side([read_ply(p) for p in args.ply])
+        return " | ".join(p.name for p in args.ply), place_in_a_row([read_ply(p) for p in args.ply])
     if args.data is None or args.scene is None:
         parser.error("give .ply files, or --data and --scene")
     layers = args.show or (["gt", "pred", "error"] if args.probe else ["rgb"])
@@ -174,7 +174,7 @@ def _geometries(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tu
         parser.error(f"--show {' '.join(needs_probe)} needs --probe RUN_DIR")
     points = scene_points(args.data, args.split, args.scene, args.probe, args.device)
     print(_describe(points))
-    return f"{args.scene}: {' | '.join(layers)}", side_by_side([layer_cloud(points, x) for x in layers])
+    return f"{args.scene}: {' | '.join(layers)}", place_in_a_row([layer_cloud(points, x) for x in layers])
 
 
 def geometries_to_show(argv: list[str]) -> tuple[str, list]:

@@ -93,7 +93,7 @@ def read_ply(path: str | os.PathLike):
     return cloud
 
 
-def side_by_side(clouds: Sequence, gap: float = 0.5) -> list:
+def place_in_a_row(clouds: Sequence, gap: float = 0.5) -> list:
     """Shift the clouds (in place) along x so that they lie next to each other, `gap` metres apart, in
     the order given: ground truth beside prediction in one window."""
     edge = None  # x of the right end of the clouds placed so far
