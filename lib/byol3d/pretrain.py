@@ -35,7 +35,7 @@ from byol3d.cli import run_cli
 from byol3d.config import PROFILES, ConfigError, apply_overrides, save_yaml, to_dict
 from byol3d.data.cache import data_fingerprint
 from byol3d.data.dataset import TwoViewDataset, batch_to, make_loader, set_loader_epoch
-from byol3d.profile import RUNTIME_FIELDS, ByolConfig, Profile, load_profile
+from byol3d.profile import ByolConfig, Profile, load_profile
 from byol3d.run_store import check_folder, identity_key, mark_folder, run_dir
 from byol3d.train.checkpoint import export_encoder, load_checkpoint, restore_rng, save_checkpoint
 from byol3d.train.distributed import (DistInfo, ResumableSampler, check_replicas_equal, cleanup_distributed,
@@ -51,9 +51,8 @@ from byol3d.utils.runtime import bf16_autocast, seed_everything
 def pretrain_identity(profile: Profile, data_root: str | Path) -> dict:
     """What decides a pre-training's result: the config sections it reads (runtime fields left out) and
     the content fingerprint of its training split."""
-    run = {k: v for k, v in to_dict(profile.run).items() if k not in RUNTIME_FIELDS}
     return {"model": to_dict(profile.model), "data": to_dict(profile.data), "byol": to_dict(profile.byol),
-            "run": run, "scenes": data_fingerprint(data_root, (profile.byol.split,))}
+            "run": profile.run.result_fields(), "data_content": data_fingerprint(data_root, (profile.byol.split,))}
 
 
 def default_run_dir(profile: Profile, data_root: str | Path, runs_root: str | Path = "runs") -> Path:
@@ -229,7 +228,8 @@ def _train(profile: Profile, data_root: Path, out: Path, info: DistInfo, resume:
             writer.close()
     check_replicas_equal(model.online, info)
     if info.is_main:
-        meta = {"method": "byol", "loss": byol.loss, "steps": total, "run_key": key, "scenes": identity["scenes"]}
+        meta = {"method": "byol", "loss": byol.loss, "steps": total, "run_key": key,
+                "data_content": identity["data_content"]}
         export_encoder(model.encoder, profile.model, out / "encoder.pt", meta)
 
 

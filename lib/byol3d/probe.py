@@ -57,7 +57,7 @@ from byol3d.eval.metrics import segmentation_metrics
 from byol3d.eval.predict import evaluate
 from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import PointNeXt
-from byol3d.profile import RUNTIME_FIELDS, Profile, load_profile
+from byol3d.profile import Profile, load_profile
 from byol3d.run_store import check_folder, checkpoint_sha256, identity_key, mark_folder
 from byol3d.train.checkpoint import CheckpointError, load_pretrained, safe_load
 from byol3d.train.finite import check_finite_losses
@@ -69,6 +69,7 @@ METHODS = ("linear", "finetune", "scratch", "random", "raw", "majority")
 PRETRAINED_METHODS = ("linear", "finetune")  # need --checkpoint
 LINEAR_METHODS = ("linear", "random", "raw")  # frozen features + linear layer
 FROZEN_NETWORK_METHODS = ("linear", "random")  # linear probe on a frozen PointNeXt's features
+NETWORK_METHODS = ("finetune", "scratch")  # the whole network trained with labels
 PROBE_FORMAT = "byol3d-probe-v1"
 
 
@@ -79,10 +80,10 @@ def probe_identity(profile: Profile, data_root: str | Path, method: str, fractio
     the checkpoint's bytes and the content fingerprint of the data."""
     _check_method(method, checkpoint)
     section = {"linear_probe": to_dict(profile.linear_probe)} if method in LINEAR_METHODS else \
-        {"finetune": to_dict(profile.finetune)} if method in ("finetune", "scratch") else {}
+        {"finetune": to_dict(profile.finetune)} if method in NETWORK_METHODS else {}
     scenes = [p.name for p in list_scenes(data_root, profile.eval.train_split)]
     return {"model": to_dict(profile.model), "data": to_dict(profile.data), "eval": to_dict(profile.eval), **section,
-            "run": {k: v for k, v in to_dict(profile.run).items() if k not in RUNTIME_FIELDS}, "method": method,
+            "run": profile.run.result_fields(), "method": method,
             "train_scenes": select_fraction(scenes, fraction, profile.data.subset_seed),
             "checkpoint": None if checkpoint is None else checkpoint_sha256(checkpoint),
             "data_content": data_fingerprint(data_root)}

@@ -153,6 +153,9 @@ class FinetuneConfig:
         ])
 
 
+RUNTIME_FIELDS = ("device", "num_workers")  # RunConfig fields that do not change a result
+
+
 @dataclass
 class RunConfig:
     """How a run executes. `seed` and `amp` change results; `device` and `num_workers` do not (RUNTIME_FIELDS)."""
@@ -169,8 +172,9 @@ class RunConfig:
             (self.num_workers >= 0, "num_workers", "must be >= 0"),
         ])
 
-
-RUNTIME_FIELDS = ("device", "num_workers")  # RunConfig fields that do not change a result
+    def result_fields(self) -> dict:
+        """The fields that change a result (seed, amp): what a run's identity holds of this section."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in RUNTIME_FIELDS}
 
 
 @dataclass
