@@ -26,7 +26,6 @@ from typing import Mapping, Sequence
 from tqdm import tqdm
 
 from byol3d.arms import EFFICIENCY_ARMS, get_arm
-from byol3d.config import PROFILES
 from byol3d.eval.seeds import Stat
 from byol3d.eval.seeds import mean_std as seed_stats
 from byol3d.pretrain import default_run_dir, run_pretrain
@@ -110,9 +109,8 @@ def efficiency_table(grid: Mapping[str, Sequence[Sequence[ProbeRun]]], fractions
 
 
 def profile_config(name: str, device: str = "auto") -> Profile:
-    """The profile's settings as chapters 03-05 use them (so they share runs), on `device`."""
-    if name not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {name!r}")
+    """The profile's settings as chapters 03-05 use them (so they share runs), on `device`; an unknown
+    name is Profile.preset's ConfigError."""
     return Profile.preset(name).on_device(device)
 
 
