@@ -91,11 +91,11 @@ def probe_identity(profile: Profile, data_root: str | Path, method: str, fractio
 
 def _check_method(method: str, checkpoint: str | Path | None) -> None:
     if method not in METHODS:
-        raise ConfigError(f"byol3d.probe: unknown method {method!r}; known: {list(METHODS)}")
+        raise ConfigError(f"unknown method {method!r}; known: {list(METHODS)}")
     if method in PRETRAINED_METHODS and checkpoint is None:
-        raise ConfigError(f"byol3d.probe: method {method!r} needs --checkpoint (a pre-training run's encoder.pt)")
+        raise ConfigError(f"method {method!r} needs --checkpoint (a pre-training run's encoder.pt)")
     if method not in PRETRAINED_METHODS and checkpoint is not None:
-        raise ConfigError(f"byol3d.probe: method {method!r} starts from random weights; drop --checkpoint "
+        raise ConfigError(f"method {method!r} starts from random weights; drop --checkpoint "
                           "(set the architecture with the config's `model`)")
 
 

@@ -29,9 +29,9 @@ from torch import nn
 def tau_schedule(step: int, total: int, tau_base: float) -> float:
     """tau_k = 1 - (1 - tau_base)(cos(pi k / K) + 1) / 2 for step k of K (clamped to [0, K])."""
     if total < 1:
-        raise ValueError(f"byol3d.byol.ema.tau_schedule: total steps must be >= 1, got {total}")
+        raise ValueError(f"tau_schedule: total steps must be >= 1, got {total}")
     if not 0.0 < tau_base < 1.0:
-        raise ValueError(f"byol3d.byol.ema.tau_schedule: tau_base must be in (0, 1), got {tau_base}")
+        raise ValueError(f"tau_schedule: tau_base must be in (0, 1), got {tau_base}")
     k = min(max(step, 0), total)
     return 1.0 - (1.0 - tau_base) * (math.cos(math.pi * k / total) + 1.0) / 2.0
 
@@ -39,7 +39,7 @@ def tau_schedule(step: int, total: int, tau_base: float) -> float:
 def tau_base_for(total_steps: int) -> float:
     """The run-length rule (module docstring): 1 - 1 / clamp(total_steps / 15, 10, 250)."""
     if total_steps < 1:
-        raise ValueError(f"byol3d.byol.ema.tau_base_for: total steps must be >= 1, got {total_steps}")
+        raise ValueError(f"tau_base_for: total steps must be >= 1, got {total_steps}")
     window = min(max(total_steps / 15.0, 10.0), 250.0)
     return 1.0 - 1.0 / window
 
@@ -52,7 +52,7 @@ def ema_update(online: nn.Module, target: nn.Module, tau: float) -> None:
     of the online module); a mismatch raises a ValueError naming the first differing entry.
     """
     if not 0.0 <= tau <= 1.0:
-        raise ValueError(f"byol3d.byol.ema.ema_update: tau must be in [0, 1], got {tau}")
+        raise ValueError(f"ema_update: tau must be in [0, 1], got {tau}")
     pairs = [
         (dict(online.named_parameters()), dict(target.named_parameters()), "parameter"),
         (dict(online.named_buffers()), dict(target.named_buffers()), "buffer"),
@@ -60,12 +60,12 @@ def ema_update(online: nn.Module, target: nn.Module, tau: float) -> None:
     for src, dst, kind in pairs:
         if src.keys() != dst.keys():
             diff = sorted(set(src) ^ set(dst))
-            raise ValueError(f"byol3d.byol.ema.ema_update: online and target differ in {kind} {diff[0]!r}")
+            raise ValueError(f"ema_update: online and target differ in {kind} {diff[0]!r}")
         for name, value in src.items():
             out = dst[name]
             if out.shape != value.shape:
                 raise ValueError(
-                    f"byol3d.byol.ema.ema_update: {kind} {name!r} has shape {tuple(value.shape)} online "
+                    f"ema_update: {kind} {name!r} has shape {tuple(value.shape)} online "
                     f"but {tuple(out.shape)} in the target"
                 )
             if out.is_floating_point():

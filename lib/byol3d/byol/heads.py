@@ -24,7 +24,7 @@ class MLPHead(nn.Module):
         super().__init__()
         for name, value in (("in_dim", in_dim), ("hidden_dim", hidden_dim), ("out_dim", out_dim)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"byol3d.byol.heads.MLPHead: {name} must be a positive int, got {value!r}")
+                raise ValueError(f"MLPHead: {name} must be a positive int, got {value!r}")
         self.in_dim, self.hidden_dim, self.out_dim = in_dim, hidden_dim, out_dim
         self.net = nn.Sequential(
             nn.Linear(in_dim, hidden_dim),
@@ -37,6 +37,6 @@ class MLPHead(nn.Module):
         """x: (M, in_dim) -> (M, out_dim)."""
         if x.dim() != 2 or x.shape[1] != self.in_dim:
             raise ValueError(
-                f"byol3d.byol.heads.MLPHead: expected input (M, {self.in_dim}), got {tuple(x.shape)}"
+                f"MLPHead: expected input (M, {self.in_dim}), got {tuple(x.shape)}"
             )
         return self.net(x)

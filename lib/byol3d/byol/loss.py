@@ -33,7 +33,7 @@ def normalized_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean over rows of 2 - 2 cos(pred, target); pred, target: (M, D). Target gets no gradient."""
     if pred.shape != target.shape or pred.dim() != 2 or pred.shape[0] == 0:
         raise ValueError(
-            f"byol3d.byol.loss.normalized_mse: pred and target must be equal non-empty (M, D), got "
+            f"normalized_mse: pred and target must be equal non-empty (M, D), got "
             f"{tuple(pred.shape)} and {tuple(target.shape)}"
         )
     p = F.normalize(pred.float(), dim=1)
@@ -51,7 +51,7 @@ def symmetric_loss(
 def pool_scenes(feats: torch.Tensor, offset: torch.Tensor, mode: str = "mean") -> torch.Tensor:
     """Pool per-point features per scene: feats (N, C), offset (B,) -> (B, C) by 'mean' or 'max'."""
     if mode not in ("mean", "max"):
-        raise ValueError(f"byol3d.byol.loss.pool_scenes: mode must be 'mean' or 'max', got {mode!r}")
+        raise ValueError(f"pool_scenes: mode must be 'mean' or 'max', got {mode!r}")
     batch = offset_to_batch(offset).to(feats.device)  # (N,) scene of each row
     num_scenes = offset.numel()
     if mode == "max":
@@ -88,10 +88,10 @@ def match_views(
     """
     if offset1.numel() != offset2.numel():
         raise ValueError(
-            f"byol3d.byol.loss.match_views: views hold {offset1.numel()} and {offset2.numel()} scenes"
+            f"match_views: views hold {offset1.numel()} and {offset2.numel()} scenes"
         )
     if pairs_per_scene < 1:
-        raise ValueError(f"byol3d.byol.loss.match_views: pairs_per_scene must be >= 1, got {pairs_per_scene}")
+        raise ValueError(f"match_views: pairs_per_scene must be >= 1, got {pairs_per_scene}")
     device = index1.device
     index2 = index2.to(device)
     stride = int(max(index1.max(), index2.max())) + 1
@@ -101,7 +101,7 @@ def match_views(
     keys, rows1 = keys1[shared], rows1[shared]
     rows2 = rows2[torch.searchsorted(keys2, keys)]
     if keys.numel() == 0:
-        raise ValueError("byol3d.byol.loss.match_views: the two views share no point in any scene")
+        raise ValueError("match_views: the two views share no point in any scene")
     scene = keys // stride  # (S,) sorted by scene
     # Random priority per pair; keep the `pairs_per_scene` smallest within each scene.
     priority = torch.rand(keys.numel(), generator=generator, device="cpu").to(device)
@@ -117,7 +117,7 @@ def region_ids(coord: torch.Tensor, scene: torch.Tensor, size: float) -> tuple[t
     """Cell of a `size`-metre grid of each point, numbered per (scene, cell): coord (P, 3), scene (P,) ->
     (region (P,) in [0, R), R)."""
     if size <= 0:
-        raise ValueError(f"byol3d.byol.loss.region_ids: size must be > 0 metres, got {size}")
+        raise ValueError(f"region_ids: size must be > 0 metres, got {size}")
     cells = torch.floor(coord.float() / size).long()  # (P, 3)
     keys = torch.cat([scene.long().unsqueeze(1), cells], dim=1)  # (P, 4)
     unique, region = torch.unique(keys, dim=0, return_inverse=True)

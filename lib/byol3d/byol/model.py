@@ -40,7 +40,7 @@ def loss_kinds(loss: str) -> tuple[str, ...]:
     """The kinds a loss name such as "region+dense" compares, in KINDS order; ValueError when not valid."""
     parts = loss.split("+") if isinstance(loss, str) else []
     if not parts or len(set(parts)) != len(parts) or not set(parts) <= set(KINDS):
-        raise ValueError(f"byol3d.byol.model: loss must be kinds of {list(KINDS)} joined by '+' (each at most "
+        raise ValueError(f"loss must be kinds of {list(KINDS)} joined by '+' (each at most "
                          f"once), e.g. 'region+dense'; got {loss!r}")
     return tuple(k for k in KINDS if k in parts)
 

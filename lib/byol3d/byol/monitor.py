@@ -21,7 +21,7 @@ import torch.nn.functional as F
 def collapse_std(z: torch.Tensor) -> float:
     """Mean over dimensions of the per-dimension std of L2-normalised rows; z: (M, d), M >= 2."""
     if z.dim() != 2 or z.shape[0] < 2:
-        raise ValueError(f"byol3d.byol.monitor.collapse_std: need (M >= 2, d) projections, got {tuple(z.shape)}")
+        raise ValueError(f"collapse_std: need (M >= 2, d) projections, got {tuple(z.shape)}")
     return float(F.normalize(z.float(), dim=1).std(dim=0).mean())
 
 
@@ -30,6 +30,6 @@ def mean_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean cosine similarity between matching rows of a and b, both (M, d)."""
     if a.shape != b.shape or a.dim() != 2:
         raise ValueError(
-            f"byol3d.byol.monitor.mean_cosine: shapes must match (M, d), got {tuple(a.shape)} and {tuple(b.shape)}"
+            f"mean_cosine: shapes must match (M, d), got {tuple(a.shape)} and {tuple(b.shape)}"
         )
     return float(F.cosine_similarity(a.float(), b.float(), dim=1).mean())

@@ -46,6 +46,6 @@ def pair_statistics(view1: dict, view2: dict) -> dict[str, float]:
 def view_difficulty(dataset: TwoViewDataset, pairs: int) -> dict[str, float]:
     """Mean of `pair_statistics` over the first `pairs` items of the dataset (seeded, reproducible)."""
     if pairs < 1:
-        raise ValueError(f"byol3d.byol.views_check.view_difficulty: pairs must be >= 1, got {pairs}")
+        raise ValueError(f"view_difficulty: pairs must be >= 1, got {pairs}")
     rows = [pair_statistics(*dataset[i % len(dataset)]) for i in range(pairs)]
     return {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}

@@ -72,7 +72,7 @@ def set_default_backend(name: str | None) -> None:
     global _default_backend
     name = "auto" if name is None else name
     if name not in BACKENDS:
-        raise OpsInputError(f"byol3d.ops.set_default_backend: unknown backend {name!r}, choose one of {BACKENDS}")
+        raise OpsInputError(f"set_default_backend: unknown backend {name!r}, choose one of {BACKENDS}")
     _default_backend = name
 
 
@@ -95,14 +95,14 @@ def resolve_backend(backend: str | None, device: torch.device, where: str) -> st
     """Concrete backend name for tensors on `device` ("auto" resolved; availability checked)."""
     name = _default_backend if backend is None else backend
     if name not in BACKENDS:
-        raise OpsInputError(f"byol3d.ops.{where}: unknown backend {name!r}, choose one of {BACKENDS}")
+        raise OpsInputError(f"{where}: unknown backend {name!r}, choose one of {BACKENDS}")
     if name == "auto":
         if device.type == "cpu":
             return "cpu"
         return "pointops" if device.type == "cuda" and pointops_backend.available() else "torch"
     if name == "cpu" and device.type != "cpu":
         raise OpsInputError(
-            f"byol3d.ops.{where}: backend 'cpu' needs CPU tensors, got {device}; use 'torch' or 'pointops'"
+            f"{where}: backend 'cpu' needs CPU tensors, got {device}; use 'torch' or 'pointops'"
         )
     if name == "pointops":
         pointops_backend.require(device, where)
@@ -147,7 +147,7 @@ def ball_query(k, radius, xyz, offset, new_xyz, new_offset, backend=None) -> tor
     """
     check_k(k, "ball_query")
     if not float(radius) > 0:
-        raise OpsInputError(f"byol3d.ops.ball_query: radius must be > 0, got {radius!r}")
+        raise OpsInputError(f"ball_query: radius must be > 0, got {radius!r}")
     off, new_off = check_pair(xyz, offset, new_xyz, new_offset, "ball_query")
     name = resolve_backend(backend, xyz.device, "ball_query")
     return _module(name).ball_query(k, float(radius), xyz, off, new_xyz, new_off)
@@ -182,7 +182,7 @@ def three_nn_interpolate(xyz_known, offset_known, feats_known, xyz_query, offset
     n_rows = xyz_known.shape[0]
     if not isinstance(feats_known, torch.Tensor) or feats_known.dim() != 2 or feats_known.shape[0] != n_rows:
         raise OpsInputError(
-            f"byol3d.ops.three_nn_interpolate: feats_known must be (N, C) with N = {n_rows}, "
+            f"three_nn_interpolate: feats_known must be (N, C) with N = {n_rows}, "
             f"got {tuple(getattr(feats_known, 'shape', ()))}"
         )
     idx, weights = three_nn_weights(xyz_known, offset_known, xyz_query, offset_query, backend)  # (M, 3) x2

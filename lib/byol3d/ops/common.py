@@ -21,7 +21,7 @@ class OpsInputError(ValueError):
 
 
 def _fail(where: str, reason: str) -> None:
-    raise OpsInputError(f"byol3d.ops.{where}: {reason}")
+    raise OpsInputError(f"{where}: {reason}")
 
 
 def check_xyz(xyz: torch.Tensor, where: str, name: str = "xyz") -> None:
@@ -95,7 +95,7 @@ def batch_to_offset(counts: torch.Tensor | Sequence[int]) -> torch.Tensor:
     """Per-scene point counts (B,) -> offset (B,) int64 (their cumulative sum)."""
     counts = torch.as_tensor(counts, dtype=torch.int64)
     if counts.dim() != 1 or (counts < 0).any():
-        raise OpsInputError(f"byol3d.ops.batch_to_offset: counts must be a 1-D list of ints >= 0, got {counts}")
+        raise OpsInputError(f"batch_to_offset: counts must be a 1-D list of ints >= 0, got {counts}")
     return torch.cumsum(counts, 0)
 
 

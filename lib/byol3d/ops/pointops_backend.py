@@ -32,9 +32,9 @@ def available() -> bool:
 def require(device: torch.device, where: str) -> None:
     """Raise a clear error unless pointops is installed and the tensors are on CUDA."""
     if not available():
-        raise OpsInputError(f"byol3d.ops.{where}: backend 'pointops' requested, but {INSTALL_HINT}")
+        raise OpsInputError(f"{where}: backend 'pointops' requested, but {INSTALL_HINT}")
     if device.type != "cuda":
-        raise OpsInputError(f"byol3d.ops.{where}: backend 'pointops' needs CUDA tensors, got {device}")
+        raise OpsInputError(f"{where}: backend 'pointops' needs CUDA tensors, got {device}")
 
 
 def _lib():

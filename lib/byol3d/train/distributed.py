@@ -91,7 +91,7 @@ class ResumableSampler(DistributedSampler):
 
     def set_start(self, start: int) -> None:
         if not 0 <= start <= self.num_samples:
-            raise ValueError(f"byol3d.train.distributed.ResumableSampler: start {start} not in [0, {self.num_samples}]")
+            raise ValueError(f"ResumableSampler: start {start} not in [0, {self.num_samples}]")
         self.start = start
 
     def set_epoch(self, epoch: int) -> None:
@@ -126,4 +126,4 @@ def check_replicas_equal(module: nn.Module, info: DistInfo, what: str = "online 
     dist.all_gather(gathered, sums)
     for rank, other in enumerate(gathered[1:], start=1):
         if not torch.equal(other, gathered[0]):
-            raise RuntimeError(f"byol3d.train.distributed: the {what} of rank {rank} differs from rank 0's")
+            raise RuntimeError(f"the {what} of rank {rank} differs from rank 0's")

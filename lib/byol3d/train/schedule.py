@@ -20,7 +20,7 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     (1 + cos(pi * t)) / 2 with t the fraction of the post-warm-up steps already done.
     """
     if total < 1 or warmup < 0:
-        raise ValueError(f"byol3d.train.schedule.lr_factor: need total >= 1 and warmup >= 0, got {total}, {warmup}")
+        raise ValueError(f"lr_factor: need total >= 1 and warmup >= 0, got {total}, {warmup}")
     if step < warmup:
         return (step + 1) / warmup
     t = min(step - warmup, total - warmup) / max(total - warmup, 1)

@@ -20,7 +20,7 @@ def line_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], t
     fig = go.Figure()
     for name, (x, y) in series.items():
         if len(x) != len(y):
-            raise ValueError(f"byol3d.viz.line_figure: series {name!r} has {len(x)} x but {len(y)} y values")
+            raise ValueError(f"line_figure: series {name!r} has {len(x)} x but {len(y)} y values")
         fig.add_trace(go.Scatter(x=np.asarray(x), y=np.asarray(y, dtype=np.float64), mode="lines", name=name))
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, **_LAYOUT)
     if log_y:
@@ -68,7 +68,7 @@ def heatmap_figure(matrix: np.ndarray, x_labels: Sequence[str], y_labels: Sequen
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.shape != (len(y_labels), len(x_labels)):
         raise ValueError(
-            f"byol3d.viz.heatmap_figure: matrix {matrix.shape} does not match "
+            f"heatmap_figure: matrix {matrix.shape} does not match "
             f"{len(y_labels)} row and {len(x_labels)} column labels"
         )
     fig = go.Figure(go.Heatmap(z=matrix, x=list(x_labels), y=list(y_labels), colorscale=colorscale))
@@ -82,7 +82,7 @@ def confusion_figure(confusion: np.ndarray | Sequence[Sequence[int]], title: str
     """ScanNet20 confusion matrix (rows: ground truth, columns: prediction), rows normalised to sum 1."""
     conf = np.asarray(confusion, dtype=np.float64)
     if conf.shape != (NUM_CLASSES, NUM_CLASSES):
-        raise ValueError(f"byol3d.viz.confusion_figure: expected a ({NUM_CLASSES}, {NUM_CLASSES}) matrix, got {conf.shape}")
+        raise ValueError(f"confusion_figure: expected a ({NUM_CLASSES}, {NUM_CLASSES}) matrix, got {conf.shape}")
     if normalize:
         conf = conf / np.maximum(conf.sum(axis=1, keepdims=True), 1.0)
     fig = heatmap_figure(conf, SCANNET20_NAMES, SCANNET20_NAMES, title, "predicted", "ground truth")
@@ -96,10 +96,10 @@ def embedding_figure(points_2d: np.ndarray, labels: np.ndarray, title: str = "",
     points_2d, labels = np.asarray(points_2d, dtype=np.float32), np.asarray(labels, dtype=np.int64)
     if points_2d.ndim != 2 or points_2d.shape[1] != 2 or labels.shape != (len(points_2d),):
         raise ValueError(
-            f"byol3d.viz.embedding_figure: need points (N, 2) and labels (N,), got {points_2d.shape} and {labels.shape}"
+            f"embedding_figure: need points (N, 2) and labels (N,), got {points_2d.shape} and {labels.shape}"
         )
     if labels.max(initial=-1) >= NUM_CLASSES:
-        raise ValueError(f"byol3d.viz.embedding_figure: labels must be < {NUM_CLASSES} (ScanNet20) or -1")
+        raise ValueError(f"embedding_figure: labels must be < {NUM_CLASSES} (ScanNet20) or -1")
     keep = subsample(len(points_2d), max_points, seed)
     points_2d, labels = points_2d[keep], labels[keep]
     fig = go.Figure()

@@ -93,13 +93,13 @@ def scene_points(data_root: str | Path, split: str, scene: str, probe: str | Pat
 def layer_colors(points: ScenePoints, layer: str) -> np.ndarray:
     """(V, 3) uint8 colours of one layer (see the module docstring) of the scene."""
     if layer not in LAYERS:
-        raise ValueError(f"byol3d.viz.export: unknown layer {layer!r}; known: {list(LAYERS)}")
+        raise ValueError(f"unknown layer {layer!r}; known: {list(LAYERS)}")
     if layer == "rgb":
         return points.color
     if layer == "gt":
         return label_colors(points.label)
     if points.pred is None:
-        raise ValueError(f"byol3d.viz.export: layer {layer!r} needs a prediction (a probe run)")
+        raise ValueError(f"layer {layer!r} needs a prediction (a probe run)")
     return label_colors(points.pred) if layer == "pred" else error_colors(points.label, points.pred)
 
 

@@ -87,7 +87,7 @@ def setup_plotly(mode: str | None = None) -> str:
     """
     mode = current_mode() if mode is None else mode
     if mode not in MODES:
-        raise ValueError(f"byol3d.viz.setup_plotly: mode must be one of {MODES}, got {mode!r}")
+        raise ValueError(f"setup_plotly: mode must be one of {MODES}, got {mode!r}")
     if mode == "report":
         if REPORT_RENDERER not in pio.renderers:
             pio.renderers[REPORT_RENDERER] = ReportHtmlRenderer()

@@ -50,7 +50,7 @@ def point_cloud(coord: np.ndarray, colors: np.ndarray, normals: np.ndarray | Non
     """An open3d PointCloud: coord (N, 3) metres, colors (N, 3) uint8 RGB, normals (N, 3) or None."""
     coord, colors = np.asarray(coord), np.asarray(colors)
     if coord.ndim != 2 or coord.shape[1] != 3 or colors.shape != coord.shape or colors.dtype != np.uint8:
-        raise ValueError(f"byol3d.viz.pointcloud: need coord (N, 3) and uint8 colours (N, 3), got {coord.shape} "
+        raise ValueError(f"need coord (N, 3) and uint8 colours (N, 3), got {coord.shape} "
                          f"and {colors.shape} {colors.dtype}")
     o3d = open3d()
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(coord.astype(np.float64)))

@@ -26,7 +26,7 @@ def _rgb(color: Sequence[int]) -> str:
 def subsample(n: int, max_points: int, seed: int = 0) -> np.ndarray:
     """Sorted indices of a seeded random subset of `min(n, max_points)` of `n` points."""
     if max_points <= 0:
-        raise ValueError(f"byol3d.viz: max_points must be positive, got {max_points}")
+        raise ValueError(f"max_points must be positive, got {max_points}")
     if n <= max_points:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
@@ -35,13 +35,13 @@ def subsample(n: int, max_points: int, seed: int = 0) -> np.ndarray:
 def _check(coord: np.ndarray, colors: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
     coord = np.asarray(coord)
     if coord.ndim != 2 or coord.shape[1] != 3:
-        raise ValueError(f"byol3d.viz: coord must have shape (N, 3), got {coord.shape}")
+        raise ValueError(f"coord must have shape (N, 3), got {coord.shape}")
     if colors is None:
         return coord, None
     colors = np.asarray(colors)
     if colors.shape[0] != coord.shape[0] or colors.ndim not in (1, 2) or colors.shape[1:] not in ((), (3,)):
         raise ValueError(
-            f"byol3d.viz: colours must be (N, 3) RGB or (N,) labels with N={coord.shape[0]}, got {colors.shape}"
+            f"colours must be (N, 3) RGB or (N,) labels with N={coord.shape[0]}, got {colors.shape}"
         )
     return coord, colors
 
@@ -74,7 +74,7 @@ def _traces(coord: np.ndarray, colors: np.ndarray | None, marker_size: float, le
         return [points(slice(None), "RGB", marker, False)]
     labels = colors.astype(np.int64)
     if labels.max(initial=-1) >= NUM_CLASSES:
-        raise ValueError(f"byol3d.viz: labels must be < {NUM_CLASSES} (ScanNet20) or -1, got {labels.max()}")
+        raise ValueError(f"labels must be < {NUM_CLASSES} (ScanNet20) or -1, got {labels.max()}")
     traces = []
     for cls in np.unique(labels):
         name = "ignore" if cls < 0 else SCANNET20_NAMES[cls]
@@ -113,7 +113,7 @@ def side_by_side(panels: Sequence[Panel], max_points: int = 30000, marker_size: 
     in report pages the cameras move together (see `plotly_setup`).
     """
     if not panels:
-        raise ValueError("byol3d.viz.side_by_side: needs at least one panel")
+        raise ValueError("side_by_side: needs at least one panel")
     n = len(panels)
     fig = make_subplots(rows=1, cols=n, specs=[[{"type": "scene"}] * n],
                         subplot_titles=[title for title, _, _ in panels], horizontal_spacing=0.01)

@@ -27,10 +27,10 @@ def _panel_colors(colors: np.ndarray) -> np.ndarray:
 
 def _check_panels(panels: Sequence[Panel]) -> None:
     if not panels:
-        raise ValueError("byol3d.viz.save_turntable: no panels to draw")
+        raise ValueError("save_turntable: no panels to draw")
     for title, coord, colors in panels:
         if np.ndim(coord) != 2 or np.shape(coord)[1] != 3 or len(colors) != len(coord):
-            raise ValueError(f"byol3d.viz.save_turntable: panel {title!r} needs coord (N, 3) and N colours, "
+            raise ValueError(f"save_turntable: panel {title!r} needs coord (N, 3) and N colours, "
                              f"got {np.shape(coord)} and {np.shape(colors)}")
 
 
