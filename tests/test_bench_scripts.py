@@ -34,3 +34,13 @@ def test_ops_bench_reports_the_median_speedup_over_rounds():
     summary = rows[-1]
     assert summary["rounds"] == 2 and summary["speedup_min"] <= summary["speedup_median"] <= summary["speedup_max"]
     assert sum(r.get("op") == "fps+ball_query" and "speedup" in r for r in rows) == 2
+
+
+@pytest.mark.slow
+def test_supervised_curve_lab_script_logs_every_evaluation_and_a_whole_scene_score(synth_processed):
+    rows = _json_lines(str(BENCH / "lab" / "supervised_curve.py"), "--data", str(synth_processed),
+                       "--config", "smoke", "--steps", "2", "--every", "1")
+    header, steps, final = rows[0], rows[1:-1], rows[-1]
+    assert header["config"]["run"]["amp"] in (True, False)
+    assert [r["step"] for r in steps] == [1, 2]
+    assert final["final"] and final["steps"] == 2 and 0.0 <= final["val_whole_miou"] <= 1.0

@@ -27,7 +27,7 @@ from byol3d.eval.metrics import confusion_matrix, segmentation_metrics
 from byol3d.eval.predict import evaluate
 from byol3d.models.pointnext import PointNeXt
 from byol3d.profile import Profile, load_profile, no_augment
-from byol3d.utils.runtime import pick_device, seed_everything
+from byol3d.utils.runtime import bf16_autocast, pick_device, seed_everything
 
 
 @torch.no_grad()
@@ -79,11 +79,13 @@ def main() -> None:
             print(json.dumps(row), flush=True)
 
     schedule = TrainSchedule(steps=ft.steps, lr=ft.lr, weight_decay=ft.weight_decay, warmup=ft.warmup,
-                             batch_size=ft.batch_size, clip=ft.clip, seed=seed, num_workers=profile.run.num_workers)
+                             batch_size=ft.batch_size, clip=ft.clip, seed=seed, num_workers=profile.run.num_workers,
+                             amp=profile.run.amp)
     losses = train_segmentation(model, train_set, schedule, device, on_step=log)
     eval_set = EvalDataset(args.data, profile.eval.eval_split, profile.data)
-    whole = segmentation_metrics(evaluate(model, eval_set, device, model.cfg.num_classes,
-                                          profile.data.voxel_max if profile.eval.tiled_eval else None))
+    with bf16_autocast(device, profile.run.amp):  # as the report's probes score
+        whole = segmentation_metrics(evaluate(model, eval_set, device, model.cfg.num_classes,
+                                              profile.data.voxel_max if profile.eval.tiled_eval else None))
     print(json.dumps({"final": True, "steps": ft.steps, "seconds": round(time.perf_counter() - start, 1),
                       "loss_last50": round(float(np.mean(losses[-50:])), 4), "val_whole_miou": round(whole["miou"], 4),
                       "val_whole_oa": round(whole["oa"], 4),
