@@ -20,7 +20,7 @@ from pathlib import Path
 
 from byol3d.config import ConfigError
 from byol3d.data.cache import file_sha256
-from byol3d.utils.atomic import atomic_write_json
+from byol3d.utils.atomic import atomic_write_json, read_json_object
 
 MARKER = "byol3d-run.json"
 KINDS = ("pretrain", "probe")
@@ -46,15 +46,6 @@ def checkpoint_sha256(path: str | Path) -> str:
     return file_sha256(path)
 
 
-def read_marker(folder: Path) -> dict | None:
-    """The folder's marker, or None without a readable one."""
-    try:
-        marker = json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-    return marker if isinstance(marker, dict) else None
-
-
 def _stale_temporary(entry: Path) -> bool:
     """A `.<name>.*.tmp` left by a killed atomic write (byol3d.utils.atomic): it does not make a folder ours."""
     return entry.name.startswith(".") and entry.name.endswith(".tmp")
@@ -68,7 +59,7 @@ def check_folder(folder: str | Path, kind: str, identity: dict | None = None) ->
         raise ConfigError(f"{folder}: is a file, not a run folder; choose another --out")
     if not folder.is_dir() or all(_stale_temporary(entry) for entry in folder.iterdir()):
         return
-    marker = read_marker(folder) or {}
+    marker = read_json_object(folder / MARKER) or {}
     if marker.get("kind") != kind:
         what = f"a {marker['kind']} run" if marker.get("kind") else f"not a byol3d run folder (no {MARKER})"
         raise ConfigError(f"{folder}: is {what}; a {kind} run would replace or mix its files. Choose "

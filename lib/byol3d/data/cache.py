@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from byol3d.data.errors import DataError
-from byol3d.utils.atomic import atomic_dir
+from byol3d.utils.atomic import atomic_dir, read_json_object
 
 REQUIRED = ("coord", "color", "segment20")
 OPTIONAL = ("normal", "instance")
@@ -137,21 +137,13 @@ def _describe(scene_dir: Path) -> dict:
     return {f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)} for f in sorted(scene_dir.glob("*.npy"))}
 
 
-def _read_manifest(scene_dir: Path) -> dict | None:
-    try:
-        manifest = json.loads((scene_dir / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    return manifest if isinstance(manifest, dict) else None
-
-
 def verify_scene(scene_dir: str | Path) -> bool:
     """True when the scene has its required files and they match its manifest (sizes, then checksums).
 
     False for a folder without a manifest (written by an older version, or by hand): it cannot be vouched for.
     """
     scene_dir = Path(scene_dir)
-    manifest = _read_manifest(scene_dir)
+    manifest = read_json_object(scene_dir / MANIFEST)
     if manifest is None or not all(f"{name}.npy" in manifest for name in REQUIRED):
         return False
     files = {name: scene_dir / name for name in manifest}
@@ -173,7 +165,7 @@ def data_fingerprint(root: str | Path, splits: tuple[str, ...] | None = None) ->
     if splits is None:
         splits = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
                        if root.is_dir() else ())
-    entries = [[split, scene.name, _read_manifest(scene) or _describe(scene)]
+    entries = [[split, scene.name, read_json_object(scene / MANIFEST) or _describe(scene)]
                for split in splits for scene in list_scenes(root, split)]
     if not any(files for _, _, files in entries):
         raise DataError(root, "no preprocessed scenes found (expected <root>/<split>/<scene>/*.npy)")

@@ -84,6 +84,16 @@ def atomic_write_json(path: str | os.PathLike, obj: object) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def read_json_object(path: str | os.PathLike) -> dict | None:
+    """The JSON object (a dict) stored at `path` (e.g. by atomic_write_json); None when the file is missing,
+    unreadable, not JSON or holds something other than an object."""
+    try:
+        obj = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> Path:
     import torch
 
