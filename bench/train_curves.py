@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 from byol3d.data.dataset import SegmentationDataset
-from byol3d.eval.finetune import TrainSchedule, train_segmentation
+from byol3d.eval.finetune import train_segmentation
 from byol3d.models import PointNeXt
 from byol3d.pretrain import run_pretrain
+from byol3d.probe import segmentation_schedule
 from byol3d.profile import Profile
 from byol3d.train.metrics_log import LOG_NAME, read_steps
 
@@ -47,14 +48,14 @@ def byol_curve(data_root: Path, steps: int, seed: int, amp: bool) -> np.ndarray:
 
 def segmentation_curve(data_root: Path, steps: int, seed: int, amp: bool) -> np.ndarray:
     """Cross-entropy losses (steps,) of quick-preset training from scratch."""
-    profile = Profile.quick()
-    cfg = profile.finetune
+    quick = Profile.quick()
+    profile = dataclasses.replace(
+        quick, finetune=dataclasses.replace(quick.finetune, steps=steps, warmup=min(quick.finetune.warmup, steps - 1)),
+        run=dataclasses.replace(quick.run, seed=seed, amp=amp, num_workers=0))
     dataset = SegmentationDataset(data_root, profile.eval.train_split, profile.data, train=True, seed=seed)
     torch.manual_seed(seed)
     model = PointNeXt(profile.model)
-    schedule = TrainSchedule(steps=steps, lr=cfg.lr, weight_decay=cfg.weight_decay, warmup=min(cfg.warmup, steps - 1),
-                             batch_size=cfg.batch_size, clip=cfg.clip, seed=seed, num_workers=0, amp=amp)
-    return np.array(train_segmentation(model, dataset, schedule, torch.device("cpu")))
+    return np.array(train_segmentation(model, dataset, segmentation_schedule(profile), torch.device("cpu")))
 
 
 def smoothed_tail(curve: np.ndarray) -> np.ndarray:

@@ -22,10 +22,11 @@ import torch
 
 from byol3d.config import apply_overrides, to_dict
 from byol3d.data.dataset import EvalDataset, SegmentationDataset, collate_scenes
-from byol3d.eval.finetune import TrainSchedule, train_segmentation
+from byol3d.eval.finetune import train_segmentation
 from byol3d.eval.metrics import confusion_matrix, segmentation_metrics
 from byol3d.eval.predict import evaluate
 from byol3d.models.pointnext import PointNeXt
+from byol3d.probe import segmentation_schedule
 from byol3d.profile import Profile, load_profile, no_augment
 from byol3d.utils.runtime import bf16_autocast, pick_device, seed_everything
 
@@ -78,10 +79,7 @@ def main() -> None:
                    "val_crops": crop_scores(net, val_crops, device), "train_crops": crop_scores(net, train_crops, device)}
             print(json.dumps(row), flush=True)
 
-    schedule = TrainSchedule(steps=ft.steps, lr=ft.lr, weight_decay=ft.weight_decay, warmup=ft.warmup,
-                             batch_size=ft.batch_size, clip=ft.clip, seed=seed, num_workers=profile.run.num_workers,
-                             amp=profile.run.amp)
-    losses = train_segmentation(model, train_set, schedule, device, on_step=log)
+    losses = train_segmentation(model, train_set, segmentation_schedule(profile), device, on_step=log)
     eval_set = EvalDataset(args.data, profile.eval.eval_split, profile.data)
     with bf16_autocast(device, profile.run.amp):  # as the report's probes score
         whole = segmentation_metrics(evaluate(model, eval_set, device, model.cfg.num_classes,

@@ -141,15 +141,20 @@ def _fit_linear(profile: Profile, method: str, backbone: PointNeXt, train_set: S
     return FrozenProbeModel(backbone, probe, kind), record
 
 
+def segmentation_schedule(profile: Profile) -> TrainSchedule:
+    """The finetune / scratch arms' training schedule: the profile's `finetune` section and its run seed,
+    DataLoader workers and bfloat16 switch (the lab and bench scripts train with this same schedule)."""
+    ft, run = profile.finetune, profile.run
+    return TrainSchedule(steps=ft.steps, lr=ft.lr, weight_decay=ft.weight_decay, warmup=ft.warmup,
+                         batch_size=ft.batch_size, clip=ft.clip, seed=run.seed, num_workers=run.num_workers,
+                         amp=run.amp)
+
+
 def _fit_network(profile: Profile, model: PointNeXt, train_set: SegmentationDataset,
                  device: torch.device) -> tuple[PointNeXt, dict]:
     """The whole network trained with labels (finetune from its pre-trained weights, scratch from random)."""
-    ft, run = profile.finetune, profile.run
-    schedule = TrainSchedule(steps=ft.steps, lr=ft.lr, weight_decay=ft.weight_decay, warmup=ft.warmup,
-                             batch_size=ft.batch_size, clip=ft.clip, seed=run.seed, num_workers=run.num_workers,
-                             amp=run.amp)
     model = model.to(device)
-    return model, {"train_loss": train_segmentation(model, train_set, schedule, device)}
+    return model, {"train_loss": train_segmentation(model, train_set, segmentation_schedule(profile), device)}
 
 
 def _fit_majority(model: PointNeXt, train_set: SegmentationDataset,
