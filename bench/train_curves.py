@@ -55,7 +55,8 @@ def segmentation_curve(data_root: Path, steps: int, seed: int, amp: bool) -> np.
     dataset = SegmentationDataset(data_root, profile.eval.train_split, profile.data, train=True, seed=seed)
     torch.manual_seed(seed)
     model = PointNeXt(profile.model)
-    return np.array(train_segmentation(model, dataset, segmentation_schedule(profile), torch.device("cpu")))
+    schedule = segmentation_schedule(profile, pretrained=False)
+    return np.array(train_segmentation(model, dataset, schedule, torch.device("cpu")))
 
 
 def smoothed_tail(curve: np.ndarray) -> np.ndarray:

@@ -112,6 +112,7 @@ def test_overrides_set_nested_fields_and_name_bad_ones():
     assert cfg.data.voxel_max == base.data.voxel_max and base.byol.tau_base is None  # the original is untouched
     for bad, message in (("data.nope=1", "'data.nope' is not a field"), ("byol.steps", "expected field=value"),
                          ("byol.steps=many", "steps: expected int"),
-                         ("byol.loss.kind=x", "'byol.loss.kind' is not a field")):
+                         ("byol.loss.kind=x", "'byol.loss.kind' is not a field"),
+                         ("finetune.pretrained_lr_scale=0", "pretrained_lr_scale: must be in \\(0, 1\\]")):
         with pytest.raises(ConfigError, match=message):
             apply_overrides(base, [bad])

@@ -70,6 +70,16 @@ def test_a_run_is_keyed_by_the_sections_it_reads(tiny, synth_processed):
     assert _key(tiny.with_seed(1), synth_processed, "scratch") != _key(tiny, synth_processed, "scratch")
 
 
+def test_the_pretrained_lr_scale_keys_finetune_runs_only(tiny, synth_processed, tmp_path):
+    """Scratch has no pre-trained layers, so the scale cannot change its result nor its key."""
+    slower = dataclasses.replace(tiny, finetune=dataclasses.replace(tiny.finetune, pretrained_lr_scale=0.1))
+    checkpoint = tmp_path / "encoder.pt"
+    checkpoint.write_bytes(b"weights")  # the key reads the checkpoint's bytes only
+    assert _key(slower, synth_processed, "scratch") == _key(tiny, synth_processed, "scratch")
+    assert _key(slower, synth_processed, "finetune", checkpoint=checkpoint) != \
+        _key(tiny, synth_processed, "finetune", checkpoint=checkpoint)
+
+
 @pytest.mark.slow
 def test_probe_is_reused_and_keyed_by_config_method_and_checkpoint(tiny, pretrained, synth_processed):
     runs, pre = pretrained

@@ -15,11 +15,12 @@ from byol3d.data.cache import load_scene
 from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset, collate_scenes
 from byol3d.data.labels import NUM_CLASSES, SCANNET20_NAMES
 from byol3d.eval.features import collect_features, extract_features, feature_dim, freeze, sample_points
+from byol3d.eval.finetune import train_segmentation
 from byol3d.eval.linear import FrozenProbeModel, LinearProbe, train_linear
 from byol3d.eval.predict import evaluate, scatter_to_vertices
 from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import PointNeXt
-from byol3d.probe import load_probe, main, run_probe
+from byol3d.probe import load_probe, main, run_probe, segmentation_schedule
 from byol3d.profile import Profile, load_profile
 from byol3d.utils.runtime import bf16_autocast
 from conftest import smoke_profile
@@ -205,3 +206,27 @@ def test_linear_and_finetune_from_a_byol_checkpoint(synth_processed, tmp_path, o
     finetune = run_probe(_tiny_cfg("finetune.steps=1"), synth_processed, "finetune", tmp_path / "ft",
                          checkpoint=encoder)
     assert 0 <= finetune["miou"] <= 1 and (tmp_path / "ft" / "probe.pt").is_file()
+
+
+def test_pretrained_layers_train_at_their_scaled_rate(synth_processed, one_thread):
+    """finetune.pretrained_lr_scale: after one AdamW step (an update proportional to the learning rate)
+    the pre-trained layers move `scale` times as far as at full rate, the new head as far; scratch
+    ignores the scale."""
+    profile = _tiny_cfg("finetune.steps=1", "finetune.warmup=0", "finetune.pretrained_lr_scale=0.25")
+    dataset = SegmentationDataset(synth_processed, "train", profile.data, train=True, seed=0)
+    start = _small_net().state_dict()
+
+    def moved(pretrained: bool) -> tuple[float, float]:
+        """max |change| of the body's and of the head's weights after one step from `start`."""
+        net = _small_net()
+        torch.manual_seed(0)  # the head's dropout draws
+        train_segmentation(net, dataset, segmentation_schedule(profile, pretrained), torch.device("cpu"))
+        after = net.state_dict()
+        change = {k: (after[k] - start[k]).abs().max().item() for k, _ in net.named_parameters()}
+        return (max(v for k, v in change.items() if not k.startswith("head.")),
+                max(v for k, v in change.items() if k.startswith("head.")))
+
+    (body, head), (body_full, head_full) = moved(pretrained=True), moved(pretrained=False)
+    assert segmentation_schedule(profile, pretrained=False).body_lr_scale == 1.0
+    assert body_full > 0 and body == pytest.approx(0.25 * body_full, rel=1e-3)
+    assert head == pytest.approx(head_full, rel=1e-3)

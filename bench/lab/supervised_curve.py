@@ -79,7 +79,8 @@ def main() -> None:
                    "val_crops": crop_scores(net, val_crops, device), "train_crops": crop_scores(net, train_crops, device)}
             print(json.dumps(row), flush=True)
 
-    losses = train_segmentation(model, train_set, segmentation_schedule(profile), device, on_step=log)
+    schedule = segmentation_schedule(profile, pretrained=False)
+    losses = train_segmentation(model, train_set, schedule, device, on_step=log)
     eval_set = EvalDataset(args.data, profile.eval.eval_split, profile.data)
     with bf16_autocast(device, profile.run.amp):  # as the report's probes score
         whole = segmentation_metrics(evaluate(model, eval_set, device, model.cfg.num_classes,

@@ -81,6 +81,8 @@ def probe_identity(profile: Profile, data_root: str | Path, method: str, fractio
     _check_method(method, checkpoint)
     section = {"linear_probe": to_dict(profile.linear_probe)} if method in LINEAR_METHODS else \
         {"finetune": to_dict(profile.finetune)} if method in NETWORK_METHODS else {}
+    if method == "scratch":
+        del section["finetune"]["pretrained_lr_scale"]  # no pre-trained layers: every layer trains at lr
     scenes = [p.name for p in list_scenes(data_root, profile.eval.train_split)]
     return {"model": to_dict(profile.model), "data": to_dict(profile.data), "eval": to_dict(profile.eval), **section,
             "run": profile.run.result_fields(), "method": method,
@@ -141,20 +143,22 @@ def _fit_linear(profile: Profile, method: str, backbone: PointNeXt, train_set: S
     return FrozenProbeModel(backbone, probe, kind), record
 
 
-def segmentation_schedule(profile: Profile) -> TrainSchedule:
-    """The finetune / scratch arms' training schedule: the profile's `finetune` section and its run seed,
-    DataLoader workers and bfloat16 switch (the lab and bench scripts train with this same schedule)."""
+def segmentation_schedule(profile: Profile, pretrained: bool) -> TrainSchedule:
+    """The finetune (`pretrained`) / scratch arms' training schedule: the profile's `finetune` section and
+    its run seed, DataLoader workers and bfloat16 switch (the lab and bench scripts train with this same
+    schedule). Only pre-trained layers take `pretrained_lr_scale`."""
     ft, run = profile.finetune, profile.run
     return TrainSchedule(steps=ft.steps, lr=ft.lr, weight_decay=ft.weight_decay, warmup=ft.warmup,
                          batch_size=ft.batch_size, clip=ft.clip, seed=run.seed, num_workers=run.num_workers,
-                         amp=run.amp)
+                         amp=run.amp, body_lr_scale=ft.pretrained_lr_scale if pretrained else 1.0)
 
 
-def _fit_network(profile: Profile, model: PointNeXt, train_set: SegmentationDataset,
+def _fit_network(profile: Profile, method: str, model: PointNeXt, train_set: SegmentationDataset,
                  device: torch.device) -> tuple[PointNeXt, dict]:
     """The whole network trained with labels (finetune from its pre-trained weights, scratch from random)."""
     model = model.to(device)
-    return model, {"train_loss": train_segmentation(model, train_set, segmentation_schedule(profile), device)}
+    schedule = segmentation_schedule(profile, pretrained=method == "finetune")
+    return model, {"train_loss": train_segmentation(model, train_set, schedule, device)}
 
 
 def _fit_majority(model: PointNeXt, train_set: SegmentationDataset,
@@ -192,7 +196,7 @@ def run_probe(profile: Profile, data_root: str | Path, method: str, out_dir: str
     elif linear:
         predictor, record = _fit_linear(profile, method, model, train_set, device)
     else:
-        predictor, record = _fit_network(profile, model, train_set, device)
+        predictor, record = _fit_network(profile, method, model, train_set, device)
     check_finite_losses(record["train_loss"], f"{out_dir}: {method} probe")
     crop_points = profile.data.voxel_max if split.tiled_eval else None
     with bf16_autocast(device, profile.run.amp):

@@ -141,10 +141,13 @@ class FinetuneConfig:
     warmup: int = 3  # linear warm-up steps
     batch_size: int = 2  # crops per step
     clip: float = 10.0  # gradient-norm clip (0 = off)
+    pretrained_lr_scale: float = 1.0  # finetune arm: lr multiplier of the pre-trained layers (the new head
+    #                                   trains at lr); scratch trains every layer at lr and ignores it
 
     def __post_init__(self) -> None:
         check_fields(self, [
             (self.steps >= 1, "steps", "must be >= 1"),
+            (0 < self.pretrained_lr_scale <= 1, "pretrained_lr_scale", "must be in (0, 1]"),
             (self.lr > 0, "lr", "must be > 0"),
             (self.weight_decay >= 0, "weight_decay", "must be >= 0"),
             (0 <= self.warmup < self.steps, "warmup", "must be in [0, steps)"),

@@ -5,6 +5,10 @@ PointNeXt's ScanNet recipe (Qian et al., NeurIPS 2022), scaled down to a step bu
 augmented crops of `voxel_max` points, batch of scenes. The learning rate warms up then follows a
 cosine decay (byol3d.train.schedule), the same for fine-tuning and scratch so they differ only in the
 initial weights.
+A pre-trained network may train its pre-trained layers at a fraction of the head's rate
+(`body_lr_scale`, "discriminative fine-tuning", Howard & Ruder, ACL 2018), so that the fresh head's large
+early gradients do not overwrite them (Kumar et al., ICLR 2022, "Fine-tuning can distort pretrained
+features").
 """
 
 from __future__ import annotations
@@ -34,6 +38,15 @@ class TrainSchedule:
     seed: int  # data order and augmentation seed
     num_workers: int  # DataLoader workers
     amp: bool = False  # bfloat16 autocast of the forward pass where the hardware has fast bf16
+    body_lr_scale: float = 1.0  # learning-rate multiplier of every parameter outside model.head
+
+
+def parameter_groups(model: PointNeXt, lr: float, body_lr_scale: float) -> list[dict]:
+    """AdamW groups: the segmentation head at `lr`, the rest of the network (encoder, decoder) at
+    `lr * body_lr_scale`. The cosine schedule multiplies both alike."""
+    head = {id(p) for p in model.head.parameters()}
+    body = [p for p in model.parameters() if id(p) not in head]
+    return [{"params": body, "lr": lr * body_lr_scale}, {"params": list(model.head.parameters()), "lr": lr}]
 
 
 def train_segmentation(model: PointNeXt, dataset: SegmentationDataset, schedule: TrainSchedule,
@@ -49,7 +62,8 @@ def train_segmentation(model: PointNeXt, dataset: SegmentationDataset, schedule:
     batch_size = min(schedule.batch_size, len(dataset))
     loader = make_loader(dataset, batch_size, shuffle=True, num_workers=schedule.num_workers, seed=schedule.seed,
                          drop_last=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=schedule.lr, weight_decay=schedule.weight_decay)
+    groups = parameter_groups(model, schedule.lr, schedule.body_lr_scale)
+    optimizer = torch.optim.AdamW(groups, lr=schedule.lr, weight_decay=schedule.weight_decay)
     scheduler = cosine_with_warmup(optimizer, schedule.steps, schedule.warmup)
     model.train()
     losses: list[float] = []
