@@ -27,6 +27,33 @@ def test_train_step_bench_runs_both_cases_within_the_loss_tolerance(synth_proces
         assert row["within_tolerance"] and row["speedup"] > 0 and row["peak_mem_mb"] >= 0
 
 
+MMAPPED_AFTER_REUSE = """
+import ctypes, sys
+sys.path.insert(0, sys.argv[1])
+import ops  # bench/ops.py, as the timing scripts import it
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+class Info(ctypes.Structure):  # struct mallinfo2: arena, ordblks, smblks, hblks, hblkhd, ...
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                     "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc.mallinfo2.restype = Info
+libc.free(libc.malloc(8 << 20))  # glibc then raises its mmap threshold to 8 MB (dynamic threshold)
+before = libc.mallinfo2().hblks  # mmapped blocks
+block = libc.malloc(4 << 20)
+print(libc.mallinfo2().hblks - before)  # 0 when the 4 MB block came from the heap
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_importing_the_bench_helpers_leaves_the_allocator_alone():
+    """bench/ops.py's PeakRSS once fixed glibc's mmap threshold at import, which slowed every step that
+    bench/train_step.py timed by 1.8x (page faults on each large tensor)."""
+    result = subprocess.run([sys.executable, "-c", MMAPPED_AFTER_REUSE, str(BENCH)], capture_output=True,
+                            text=True, timeout=120, check=True)
+    assert result.stdout.split() == ["0"]
+
+
 @pytest.mark.slow
 def test_ops_bench_reports_the_median_speedup_over_rounds():
     rows = _json_lines(str(BENCH / "ops.py"), "--points", "3000", "--samples", "800", "--rounds", "2",
