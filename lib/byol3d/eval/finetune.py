@@ -44,9 +44,10 @@ class TrainSchedule:
 def parameter_groups(model: PointNeXt, lr: float, body_lr_scale: float) -> list[dict]:
     """AdamW groups: the segmentation head at `lr`, the rest of the network (encoder, decoder) at
     `lr * body_lr_scale`. The cosine schedule multiplies both alike."""
-    head = {id(p) for p in model.head.parameters()}
-    body = [p for p in model.parameters() if id(p) not in head]
-    return [{"params": body, "lr": lr * body_lr_scale}, {"params": list(model.head.parameters()), "lr": lr}]
+    head = list(model.head.parameters())
+    in_head = {id(p) for p in head}
+    body = [p for p in model.parameters() if id(p) not in in_head]
+    return [{"params": body, "lr": lr * body_lr_scale}, {"params": head, "lr": lr}]
 
 
 def train_segmentation(model: PointNeXt, dataset: SegmentationDataset, schedule: TrainSchedule,
