@@ -19,6 +19,13 @@ all timings because PeakRSS changes glibc's mmap threshold.
 
     .venv/bin/python bench/train_step.py            # one JSON line per case
     .venv/bin/python bench/train_step.py --profile  # + torch.profiler top entries of each step
+    .venv/bin/python bench/train_step.py --keep-freed-memory  # both paths with glibc keeping freed blocks
+    .venv/bin/python bench/train_step.py --allocator-ab 2     # the allocator lever across processes
+
+The allocator setting (byol3d.utils.runtime.keep_freed_memory, on by default in training runs) is
+process-wide, so it cannot be timed side by side in one process. `--allocator-ab N` runs this script N
+times without it and N times with it, interleaved, and prints per case the medians of the reference
+step (glibc's defaults: the code before the fast path) and of ours (kept blocks), and their ratio.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import argparse
 import copy
 import json
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -41,7 +50,7 @@ from byol3d.models import PointNeXt
 from byol3d.pretrain import build_training, start_tau
 from byol3d.profile import Profile
 from byol3d.train.distributed import DistInfo
-from byol3d.utils.runtime import bf16_autocast, fast_bf16
+from byol3d.utils.runtime import bf16_autocast, fast_bf16, keep_freed_memory
 
 LOSS_TOLERANCE = 0.02  # relative: |loss_ours - loss_ref| / loss_ref on the same batch and weights
 CPU = torch.device("cpu")
@@ -157,6 +166,27 @@ def time_case(name: str, reference, ours, points: int, repeats: int) -> dict:
     }
 
 
+def allocator_ab(args: argparse.Namespace, pairs: int) -> None:
+    """Interleaved runs of this script without and with kept freed memory -> one JSON line per case."""
+    base = [sys.executable, __file__, "--data", args.data, "--repeats", str(args.repeats), "--cases", *args.cases]
+    steps: dict[tuple[str, bool], list[float]] = {}
+    for _ in range(pairs):
+        for keep in (False, True):
+            run = subprocess.run(base + (["--keep-freed-memory"] if keep else []), capture_output=True, text=True)
+            if run.returncode != 0:
+                raise SystemExit(f"bench/train_step.py --allocator-ab: a run failed:\n{run.stderr[-2000:]}")
+            for row in map(json.loads, run.stdout.splitlines()):
+                if row["keep_freed_memory"] != keep:
+                    raise SystemExit("bench/train_step.py --allocator-ab: glibc's mallopt is not available here")
+                path = "ours" if keep else "reference"
+                steps.setdefault((row["case"], keep), []).append(row["step_s"][path])
+    for case in args.cases:
+        ref_s, ours_s = statistics.median(steps[(case, False)]), statistics.median(steps[(case, True)])
+        print(json.dumps({"case": case, "pairs": pairs, "reference_step_s": round(ref_s, 3),
+                          "ours_kept_memory_step_s": round(ours_s, 3), "speedup": round(ref_s / ours_s, 2),
+                          "runs": {"reference": steps[(case, False)], "ours": steps[(case, True)]}}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/synthrooms/processed", help="preprocessed cache (make data)")
@@ -164,7 +194,14 @@ def main() -> None:
     parser.add_argument("--cases", nargs="*", default=["byol", "segmentation"], choices=["byol", "segmentation"])
     parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
                         help="also print the top ROWS torch.profiler entries of each path")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="both paths with glibc keeping freed blocks (byol3d.utils.runtime.keep_freed_memory)")
+    parser.add_argument("--allocator-ab", type=int, default=0, metavar="N",
+                        help="N interleaved runs without and with --keep-freed-memory: reference vs ours across them")
     args = parser.parse_args()
+    if args.allocator_ab:
+        return allocator_ab(args, args.allocator_ab)
+    kept = args.keep_freed_memory and keep_freed_memory()
     data_root = Path(args.data)
     if not (data_root / "summary.json").exists():
         raise SystemExit(f"bench/train_step.py: {data_root} is not a preprocessed cache (no summary.json); "
@@ -177,6 +214,7 @@ def main() -> None:
     for row, (_, reference, ours, _) in zip(rows, cases):
         row["peak_mem_mb"] = peak_mb(ours, peak_rss)
         row["reference_peak_mem_mb"] = peak_mb(reference, peak_rss)
+        row["keep_freed_memory"] = kept
         print(json.dumps(row), flush=True)
     for row, (_, reference, ours, _) in zip(rows, cases) if args.profile else ():
         for path, step in (("reference", reference), ("ours", ours)):

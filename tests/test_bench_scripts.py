@@ -27,6 +27,14 @@ def test_train_step_bench_runs_both_cases_within_the_loss_tolerance(synth_proces
         assert row["within_tolerance"] and row["speedup"] > 0 and row["peak_mem_mb"] >= 0
 
 
+@pytest.mark.slow
+def test_train_step_bench_times_the_allocator_lever_across_processes(synth_processed):
+    rows = _json_lines(str(BENCH / "train_step.py"), "--data", str(synth_processed), "--repeats", "1",
+                       "--cases", "segmentation", "--allocator-ab", "1")
+    assert [r["case"] for r in rows] == ["segmentation"]
+    assert len(rows[0]["runs"]["reference"]) == len(rows[0]["runs"]["ours"]) == 1 and rows[0]["speedup"] > 0
+
+
 MMAPPED_AFTER_REUSE = """
 import ctypes, sys
 sys.path.insert(0, sys.argv[1])

@@ -28,7 +28,7 @@ from byol3d.eval.predict import evaluate
 from byol3d.models.pointnext import PointNeXt
 from byol3d.probe import segmentation_schedule
 from byol3d.profile import Profile, load_profile, no_augment
-from byol3d.utils.runtime import bf16_autocast, pick_device, seed_everything
+from byol3d.utils.runtime import bf16_autocast, keep_freed_memory, pick_device, seed_everything
 
 
 @torch.no_grad()
@@ -64,6 +64,8 @@ def main() -> None:
                               [f"run.seed={args.seed}", f"finetune.steps={args.steps}", *args.set])
     ft, seed = profile.finetune, profile.run.seed
     device = pick_device(args.device)
+    if profile.run.keep_freed_memory:
+        keep_freed_memory()
     seed_everything(seed)
     model = PointNeXt(profile.model).to(device)
     train_set = SegmentationDataset(args.data, profile.eval.train_split, profile.data, train=True, seed=seed)

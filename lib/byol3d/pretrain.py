@@ -45,7 +45,7 @@ from byol3d.train.metrics_log import LOG_NAME, append_step, truncate_log
 from byol3d.train.schedule import cosine_with_warmup
 from byol3d.train.tensorboard_log import log_scalars, open_writer, require_tensorboard
 from byol3d.utils.atomic import remove_stale_temporaries
-from byol3d.utils.runtime import bf16_autocast, seed_everything
+from byol3d.utils.runtime import bf16_autocast, keep_freed_memory, seed_everything
 
 
 def pretrain_identity(profile: Profile, data_root: str | Path) -> dict:
@@ -248,6 +248,8 @@ def run_pretrain(profile: Profile, data_root: str | Path, out_dir: str | Path, r
     if status == "done":
         return out
     require_tensorboard()  # on every rank, before the process group: a missing package stops all alike
+    if profile.run.keep_freed_memory:
+        keep_freed_memory()
     info = init_distributed(profile.run.device)
     try:
         _train(profile, Path(data_root), out, info, resume=status == "resume", identity=identity)

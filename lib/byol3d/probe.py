@@ -63,7 +63,7 @@ from byol3d.train.checkpoint import CheckpointError, load_pretrained, safe_load
 from byol3d.train.finite import check_finite_losses
 from byol3d.train.tensorboard_log import require_tensorboard, write_probe_events
 from byol3d.utils.atomic import atomic_dir, atomic_torch_save, atomic_write_json, remove_stale_temporaries
-from byol3d.utils.runtime import bf16_autocast, pick_device, seed_everything
+from byol3d.utils.runtime import bf16_autocast, keep_freed_memory, pick_device, seed_everything
 
 METHODS = ("linear", "finetune", "scratch", "random", "raw", "majority")
 PRETRAINED_METHODS = ("linear", "finetune")  # need --checkpoint
@@ -182,6 +182,8 @@ def run_probe(profile: Profile, data_root: str | Path, method: str, out_dir: str
     require_tensorboard()  # a missing package stops the run now, not after training
     remove_stale_temporaries(out_dir.parent, out_dir.name)  # of an earlier probe killed while writing it
     device = pick_device(profile.run.device)
+    if profile.run.keep_freed_memory:
+        keep_freed_memory()
     model = _network(profile, method, checkpoint)  # a bad checkpoint stops here, naming the file
     identity = probe_identity(profile, data_root, method, fraction, checkpoint)
     linear, split = method in LINEAR_METHODS, profile.eval

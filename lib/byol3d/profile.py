@@ -7,7 +7,7 @@
     ├── eval          EvalConfig       which scenes a probe trains on and is scored on, and how
     ├── linear_probe  LinearProbeConfig  the frozen-feature probe (linear, random, raw arms)
     ├── finetune      FinetuneConfig   whole-network training with labels (finetune, scratch arms)
-    └── run           RunConfig        seed, bfloat16, device, DataLoader workers
+    └── run           RunConfig        seed, bfloat16, device, DataLoader workers, allocator
 
 The presets `smoke`, `quick` and `full` are defined here and nowhere else; the pre-training
 (byol3d.pretrain) reads model / data / byol / run, a probe (byol3d.probe) model / data / eval and its
@@ -156,17 +156,19 @@ class FinetuneConfig:
         ])
 
 
-RUNTIME_FIELDS = ("device", "num_workers")  # RunConfig fields that do not change a result
+RUNTIME_FIELDS = ("device", "num_workers", "keep_freed_memory")  # RunConfig fields that do not change a result
 
 
 @dataclass
 class RunConfig:
-    """How a run executes. `seed` and `amp` change results; `device` and `num_workers` do not (RUNTIME_FIELDS)."""
+    """How a run executes. `seed` and `amp` change results; the RUNTIME_FIELDS do not."""
 
     seed: int = 0  # weights of new layers, data order, augmentations, point and pair sampling
     amp: bool = True  # bfloat16 autocast where bf16 is fast (CUDA; CPUs with AVX-512 BF16 or AMX), else off
     device: str = "auto"  # "auto" (CUDA when present), "cpu" or "cuda[:i]"
     num_workers: int = 0  # DataLoader worker processes
+    keep_freed_memory: bool = True  # glibc keeps freed large tensors for reuse instead of page-faulting them
+    #                                 in again every step (utils.runtime.keep_freed_memory; process-wide)
 
     def __post_init__(self) -> None:
         check_fields(self, [
@@ -190,7 +192,7 @@ class Profile:
     eval: EvalConfig = field(default_factory=EvalConfig)  # probe scenes and scoring
     linear_probe: LinearProbeConfig = field(default_factory=LinearProbeConfig)  # frozen-feature arms
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # whole-network arms
-    run: RunConfig = field(default_factory=RunConfig)  # seed, bf16, device, workers
+    run: RunConfig = field(default_factory=RunConfig)  # seed, bf16, device, workers, allocator
 
     @classmethod
     def smoke(cls) -> "Profile":

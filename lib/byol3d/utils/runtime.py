@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import random
 
@@ -37,3 +39,27 @@ def bf16_autocast(device: torch.device, wanted: bool) -> torch.autocast:
     """bfloat16 autocast for `device` when `wanted` and `fast_bf16(device)`; otherwise a disabled
     autocast, so float32 runs unchanged."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=wanted and fast_bf16(device))
+
+
+# glibc's mallopt parameters (malloc.h) and the value given to both: blocks up to 1 GiB come from the heap,
+# and up to 1 GiB of freed memory at its top stays mapped.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+KEEP_BYTES = 1 << 30
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc keep freed large blocks in the process for reuse; False where the C library is not glibc.
+
+    By default glibc gives every block above its mmap threshold (dynamic, at most 32 MB) back to the
+    system when it is freed, so each training step page-faults its large tensors in again; on the 2-core
+    VMs of reports/benchmarks.md that costs 10-20 % of a float32 step. Raising the mmap and trim
+    thresholds keeps those blocks for the next step. Process-wide and permanent: resident memory then
+    stays near its peak. Training entry points call it when `run.keep_freed_memory` is set.
+    """
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    libc = ctypes.CDLL(name)
+    if not hasattr(libc, "mallopt") or not hasattr(libc, "gnu_get_libc_version"):
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, KEEP_BYTES)) and bool(libc.mallopt(M_TRIM_THRESHOLD, KEEP_BYTES))
