@@ -28,6 +28,7 @@ def test_train_step_bench_runs_both_cases_within_the_loss_tolerance(synth_proces
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
 def test_train_step_bench_times_the_allocator_lever_across_processes(synth_processed):
     rows = _json_lines(str(BENCH / "train_step.py"), "--data", str(synth_processed), "--repeats", "1",
                        "--cases", "segmentation", "--allocator-ab", "1")
