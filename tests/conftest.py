@@ -15,6 +15,19 @@ from byol3d.profile import Profile
 
 torch.set_num_threads(2)
 
+# Start of the scripts that probe glibc's allocator in a fresh interpreter (its settings are process-wide):
+# `libc` with malloc / free / mallinfo2 typed; mallinfo2().hblks counts the blocks glibc has mmapped.
+MALLINFO_PRELUDE = """
+import ctypes, sys
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+class Info(ctypes.Structure):  # struct mallinfo2
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                     "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+libc.mallinfo2.restype = Info
+"""
+
 SYNTH_SCENES = 6
 SYNTH_SEED = 0
 SYNTH_SPACING = 0.03  # metres between surface samples: coarser than the default so tests stay fast

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import MALLINFO_PRELUDE
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -36,17 +38,9 @@ def test_train_step_bench_times_the_allocator_lever_across_processes(synth_proce
     assert len(rows[0]["runs"]["reference"]) == len(rows[0]["runs"]["ours"]) == 1 and rows[0]["speedup"] > 0
 
 
-MMAPPED_AFTER_REUSE = """
-import ctypes, sys
+MMAPPED_AFTER_REUSE = MALLINFO_PRELUDE + """
 sys.path.insert(0, sys.argv[1])
 import ops  # bench/ops.py, as the timing scripts import it
-libc = ctypes.CDLL("libc.so.6")
-libc.malloc.restype = ctypes.c_void_p
-libc.free.argtypes = [ctypes.c_void_p]
-class Info(ctypes.Structure):  # struct mallinfo2: arena, ordblks, smblks, hblks, hblkhd, ...
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
-                                                     "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-libc.mallinfo2.restype = Info
 libc.free(libc.malloc(8 << 20))  # glibc then raises its mmap threshold to 8 MB (dynamic threshold)
 before = libc.mallinfo2().hblks  # mmapped blocks
 block = libc.malloc(4 << 20)

@@ -11,18 +11,11 @@ import sys
 import pytest
 
 from byol3d.profile import Profile
+from conftest import MALLINFO_PRELUDE
 
-# Prints how many blocks glibc mmapped for one fresh 100 MB allocation made after SETUP ran:
+# Prints how many blocks glibc mmapped for one fresh 100 MB allocation made after `setup` ran:
 # 1 when it came from mmap (and goes back to the system when freed), 0 when it came from the heap.
 MMAPPED_AFTER = """
-import ctypes, sys
-libc = ctypes.CDLL("libc.so.6")
-libc.malloc.restype = ctypes.c_void_p
-class Info(ctypes.Structure):  # struct mallinfo2: arena, ordblks, smblks, hblks (mmapped blocks), ...
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
-                                                     "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-libc.mallinfo2.restype = Info
-{setup}
 before = libc.mallinfo2().hblks
 block = libc.malloc(100 << 20)
 print(libc.mallinfo2().hblks - before)
@@ -32,7 +25,7 @@ glibc_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 
 
 def _mmapped_blocks(setup: str, *args: str) -> int:
-    script = MMAPPED_AFTER.format(setup=setup)
+    script = MALLINFO_PRELUDE + setup + MMAPPED_AFTER
     result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=300,
                             check=True)
     return int(result.stdout.split()[-1])
