@@ -38,6 +38,13 @@ def test_train_step_bench_times_the_allocator_lever_across_processes(synth_proce
     assert len(rows[0]["runs"]["reference"]) == len(rows[0]["runs"]["ours"]) == 1 and rows[0]["speedup"] > 0
 
 
+def test_data_loading_bench_compares_identical_batches(synth_processed):
+    rows = _json_lines(str(BENCH / "data_loading.py"), "--data", str(synth_processed), "--batches", "1")
+    assert [r["case"] for r in rows] == ["segmentation", "byol"]
+    for row in rows:
+        assert row["speedup"] > 0 and row["kept_mb"] > 0 and row["scenes"] >= 1
+
+
 MMAPPED_AFTER_REUSE = MALLINFO_PRELUDE + """
 sys.path.insert(0, sys.argv[1])
 import ops  # bench/ops.py, as the timing scripts import it

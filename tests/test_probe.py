@@ -22,7 +22,7 @@ from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import PointNeXt
 from byol3d.probe import load_probe, main, run_probe, segmentation_schedule
 from byol3d.profile import Profile, load_profile
-from byol3d.utils.runtime import bf16_autocast
+from byol3d.utils.runtime import bf16_autocast, fast_bf16
 from conftest import smoke_profile
 
 
@@ -179,6 +179,8 @@ def test_random_and_scratch_end_to_end(synth_processed, tmp_path, one_thread, ev
 
     scratch = run_probe(_tiny_cfg("finetune.steps=1"), synth_processed, "scratch", tmp_path / "scratch",
                         fraction=0.5)
+    # what precision ran is recorded: bf16 when asked and the CPU has it, float32 otherwise
+    assert _tiny_cfg().run.amp and metrics["bf16"] is scratch["bf16"] is fast_bf16(torch.device("cpu"))
     assert scratch["train_scenes"] == metrics["train_scenes"]  # the same subset for every method
     assert 0 <= scratch["miou"] <= 1 and np.array(scratch["confusion"]).sum() == confusion.sum()
     assert isinstance(load_probe(tmp_path / "scratch"), PointNeXt)
@@ -203,9 +205,11 @@ def test_linear_and_finetune_from_a_byol_checkpoint(synth_processed, tmp_path, o
     stats = backbone.state_dict()
     assert any(not torch.equal(stats[k], v) for k, v in pretrained.items() if k.endswith("running_mean"))
 
-    finetune = run_probe(_tiny_cfg("finetune.steps=1"), synth_processed, "finetune", tmp_path / "ft",
+    finetune = run_probe(_tiny_cfg("finetune.steps=1", "run.amp=false"), synth_processed, "finetune", tmp_path / "ft",
                          checkpoint=encoder)
     assert 0 <= finetune["miou"] <= 1 and (tmp_path / "ft" / "probe.pt").is_file()
+    assert finetune["bf16"] is False  # not asked for
+    assert torch.load(encoder, weights_only=True)["meta"]["bf16"] is (pre.run.amp and fast_bf16(torch.device("cpu")))
 
 
 def test_pretrained_layers_train_at_their_scaled_rate(synth_processed, one_thread):

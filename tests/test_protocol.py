@@ -1,15 +1,17 @@
 """The evaluation protocol: stratified SynthRooms splits, training-size tiles covering whole scenes,
-cached voxel grouping, BatchNorm re-estimation of frozen networks, and the two trivial floors
-(majority class, linear probe on the raw input channels)."""
+scenes kept in memory with their voxel grouping, BatchNorm re-estimation of frozen networks, and the
+two trivial floors (majority class, linear probe on the raw input channels)."""
 
 from __future__ import annotations
 
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset, collate_scenes
+from byol3d.data import dataset as dataset_module
+from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset, TwoViewDataset, collate_scenes
 from byol3d.data.synthrooms import room_type_of, scene_ids, split_scenes
 from byol3d.data.synthrooms.rooms import ROOM_TYPES
 from byol3d.eval.features import recalibrate_batchnorm
@@ -143,7 +145,45 @@ def test_mean_and_spread_over_seeds(tmp_path):
     assert mean_std(runs[:1]) == (pytest.approx(0.2), 0.0)
 
 
-def test_voxel_cache_changes_speed_not_items(synth_processed):
+def test_scene_cache_stays_within_its_budget(synth_processed, monkeypatch):
+    cfg = DataConfig(voxel_max=1500)
+    kept = SegmentationDataset(synth_processed, "train", cfg, train=True, seed=4)
+    kept.check_scenes()  # reads, checks and keeps every scene
+    assert sorted(kept._scenes) == list(range(len(kept)))
+    one_scene = sum(a.nbytes for a in kept._scenes[0])
+    monkeypatch.setattr(dataset_module, "KEEP_BYTES", one_scene)
+    small = SegmentationDataset(synth_processed, "train", cfg, train=True, seed=4)
+    small.check_scenes()
+    assert list(small._scenes) == [0] and small._kept_bytes == one_scene
+    for index in (0, 1):  # kept or read again, the same items
+        a, b = kept[index], small[index]
+        assert all(torch.equal(a[k], b[k]) for k in ("coord", "feat", "label", "index"))
+    assert not small._voxels  # the budget was spent on scene 0's arrays
+
+
+@pytest.mark.parametrize("make", ["train", "two_views", "eval"])
+def test_items_of_cached_scenes_own_their_memory(synth_processed, make):
+    """Items are built from the kept read-only arrays: every tensor must be a copy (no warning about a
+    non-writable array), so changing one item cannot change the next item of the same scene."""
+    cfg = DataConfig(voxel_max=1500)
+    dataset = {"train": lambda: SegmentationDataset(synth_processed, "train", cfg, train=True, seed=4),
+               "two_views": lambda: TwoViewDataset(synth_processed, "train", cfg, seed=4),
+               "eval": lambda: EvalDataset(synth_processed, "val", cfg)}[make]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first = dataset[0]
+        views = first if isinstance(first, tuple) else (first,)
+        expected = [{k: v.clone() for k, v in view.items() if torch.is_tensor(v)} for view in views]
+        for view in views:
+            for value in view.values():
+                if torch.is_tensor(value):
+                    value.zero_()
+        again = dataset[0]
+    for view, want in zip(again if isinstance(again, tuple) else (again,), expected):
+        assert all(torch.equal(view[k], want[k]) for k in want)
+
+
+def test_scene_cache_changes_speed_not_items(synth_processed):
     cached = SegmentationDataset(synth_processed, "train", DataConfig(voxel_max=1500), train=True, seed=4)
     fresh = SegmentationDataset(synth_processed, "train", DataConfig(voxel_max=1500, cache_voxels=False), train=True,
                                 seed=4)
@@ -151,3 +191,7 @@ def test_voxel_cache_changes_speed_not_items(synth_processed):
         a, b = cached[0], fresh[0]
         assert all(torch.equal(a[k], b[k]) for k in ("coord", "feat", "label", "index"))
     assert len(cached._voxels) == 1 and not fresh._voxels
+    assert len(cached._scenes) == 1 and not fresh._scenes
+    coord, _, _ = cached.load(0)  # the kept arrays are shared by every item of the scene: read-only
+    with pytest.raises(ValueError, match="read-only"):
+        coord[0, 0] = 1.0

@@ -45,7 +45,7 @@ from byol3d.train.metrics_log import LOG_NAME, append_step, truncate_log
 from byol3d.train.schedule import cosine_with_warmup
 from byol3d.train.tensorboard_log import log_scalars, open_writer, require_tensorboard
 from byol3d.utils.atomic import remove_stale_temporaries
-from byol3d.utils.runtime import bf16_autocast, keep_freed_memory, seed_everything
+from byol3d.utils.runtime import bf16_active, bf16_autocast, keep_freed_memory, seed_everything
 
 
 def pretrain_identity(profile: Profile, data_root: str | Path) -> dict:
@@ -229,7 +229,8 @@ def _train(profile: Profile, data_root: Path, out: Path, info: DistInfo, resume:
     check_replicas_equal(model.online, info)
     if info.is_main:
         meta = {"method": "byol", "loss": byol.loss, "steps": total, "run_key": key,
-                "data_content": identity["data_content"]}
+                "data_content": identity["data_content"],
+                "bf16": bf16_active(info.device, profile.run.amp)}  # of the process that finished the run
         export_encoder(model.encoder, profile.model, out / "encoder.pt", meta)
 
 

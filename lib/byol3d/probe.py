@@ -63,7 +63,7 @@ from byol3d.train.checkpoint import CheckpointError, load_pretrained, safe_load
 from byol3d.train.finite import check_finite_losses
 from byol3d.train.tensorboard_log import require_tensorboard, write_probe_events
 from byol3d.utils.atomic import atomic_dir, atomic_torch_save, atomic_write_json, remove_stale_temporaries
-from byol3d.utils.runtime import bf16_autocast, keep_freed_memory, pick_device, seed_everything
+from byol3d.utils.runtime import bf16_active, bf16_autocast, keep_freed_memory, pick_device, seed_everything
 
 METHODS = ("linear", "finetune", "scratch", "random", "raw", "majority")
 PRETRAINED_METHODS = ("linear", "finetune")  # need --checkpoint
@@ -209,6 +209,7 @@ def run_probe(profile: Profile, data_root: str | Path, method: str, out_dir: str
         "eval_scenes": eval_set.scene_ids, "checkpoint": None if checkpoint is None else str(checkpoint),
         "model": to_dict(model.cfg), "config": to_dict(profile), "run_key": identity_key(identity),
         **record, "seconds": round(time.perf_counter() - start, 2),
+        "bf16": bf16_active(device, profile.run.amp),  # what ran: run.amp asks, the device decides
     }
     payload = {"format": PROBE_FORMAT, "method": method,
                "features": getattr(predictor, "kind", profile.linear_probe.features),

@@ -35,10 +35,16 @@ def fast_bf16(device: torch.device) -> bool:
     return device.type == "cuda" or (device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()))
 
 
+def bf16_active(device: torch.device, wanted: bool) -> bool:
+    """Whether `bf16_autocast(device, wanted)` computes in bfloat16. `run.amp` only asks for it, so runs
+    record this too: the same config trains in float32 on a CPU without fast bf16."""
+    return wanted and fast_bf16(device)
+
+
 def bf16_autocast(device: torch.device, wanted: bool) -> torch.autocast:
     """bfloat16 autocast for `device` when `wanted` and `fast_bf16(device)`; otherwise a disabled
     autocast, so float32 runs unchanged."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=wanted and fast_bf16(device))
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16_active(device, wanted))
 
 
 # glibc's mallopt parameters (malloc.h) and the value given to both: blocks up to 1 GiB come from the heap,

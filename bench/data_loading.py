@@ -1,0 +1,72 @@
+"""Data loading on the CPU: one training batch of the quick preset, scenes read from disk for every item
+(`data.cache_voxels: false`) against scenes kept in memory after their first read (the default).
+
+Two cases, the loaders of the two training steps that bench/train_step.py times:
+  segmentation  8 random crops of <= 4,000 points, augmented (fine-tune / scratch / probe training);
+  byol          4 pairs of overlapping views of <= 4,000 points, each augmented (BYOL pre-training).
+Both datasets draw the same items (same seed, epoch and indices), so the batches are identical; only
+where the scene arrays and voxel groupings come from differs. The kept dataset is first read once over
+every scene (a run's first epoch pays the reads), then batches of both are timed interleaved (uncached,
+kept, uncached, ...), median per batch. `kept_mb`: memory the kept scenes hold.
+
+    .venv/bin/python bench/data_loading.py     # one JSON line per case
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import time
+from pathlib import Path
+
+from byol3d.data.dataset import SegmentationDataset, TwoViewDataset, collate_scenes, collate_views
+from byol3d.profile import Profile
+
+
+def datasets(case: str, data_root: Path, cache: bool):
+    """(dataset, batch size, collate) of `case` for the quick preset, scenes kept in memory or not."""
+    profile = Profile.quick()
+    data = dataclasses.replace(profile.data, cache_voxels=cache)
+    if case == "segmentation":
+        dataset = SegmentationDataset(data_root, profile.eval.train_split, data, train=True, seed=0)
+        return dataset, profile.finetune.batch_size, collate_scenes
+    return TwoViewDataset(data_root, profile.byol.split, data, seed=0), profile.byol.batch_size, collate_views
+
+
+def kept_mb(dataset) -> float:
+    """Memory held by the dataset's kept scene arrays and voxel groupings."""
+    arrays = [a for scene in dataset._scenes.values() for a in scene]
+    arrays += [a for groups in dataset._voxels.values() for a in vars(groups).values() if hasattr(a, "nbytes")]
+    return sum(a.nbytes for a in arrays) / 2**20
+
+
+def time_case(case: str, data_root: Path, batches: int) -> dict:
+    (uncached, size, collate), (kept, _, _) = (datasets(case, data_root, cache) for cache in (False, True))
+    for index in range(len(kept)):
+        kept[index]  # the first epoch reads every scene once
+    times = {"uncached": [], "kept": []}
+    for b in range(batches):
+        indices = [(b * size + i) % len(kept) for i in range(size)]
+        for name, dataset in (("uncached", uncached), ("kept", kept)):
+            start = time.perf_counter()
+            collate([dataset[i] for i in indices])
+            times[name].append(time.perf_counter() - start)
+    uncached_s, kept_s = (statistics.median(times[name]) for name in ("uncached", "kept"))
+    return {"case": case, "uncached_ms_per_batch": round(1000 * uncached_s, 1),
+            "kept_ms_per_batch": round(1000 * kept_s, 1), "speedup": round(uncached_s / kept_s, 2),
+            "kept_mb": round(kept_mb(kept), 1), "scenes": len(kept)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("data/synthrooms/processed"), help="preprocessed cache")
+    parser.add_argument("--batches", type=int, default=15, help="timed batches of each loader per case")
+    args = parser.parse_args()
+    for case in ("segmentation", "byol"):
+        print(json.dumps(time_case(case, args.data, args.batches)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
