@@ -151,14 +151,14 @@ def test_scene_cache_stays_within_its_budget(synth_processed, monkeypatch):
     kept.check_scenes()  # reads, checks and keeps every scene
     assert sorted(kept._scenes) == list(range(len(kept)))
     one_scene = sum(a.nbytes for a in kept._scenes[0])
-    monkeypatch.setattr(dataset_module, "KEEP_BYTES", one_scene)
+    monkeypatch.setattr(dataset_module, "KEEP_SCENE_BYTES", one_scene)
     small = SegmentationDataset(synth_processed, "train", cfg, train=True, seed=4)
     small.check_scenes()
-    assert list(small._scenes) == [0] and small._kept_bytes == one_scene
+    assert list(small._scenes) == [0] and small._scene_bytes == one_scene
     for index in (0, 1):  # kept or read again, the same items
         a, b = kept[index], small[index]
         assert all(torch.equal(a[k], b[k]) for k in ("coord", "feat", "label", "index"))
-    assert not small._voxels  # the budget was spent on scene 0's arrays
+    assert sorted(small._voxels) == [0, 1]  # voxel groupings are kept whatever the arrays' budget
 
 
 @pytest.mark.parametrize("make", ["train", "two_views", "eval"])

@@ -40,8 +40,8 @@ class DataConfig:
     view_min_overlap: float = 0.3  # wanted share of view-1 points also in view 2 ...
     view_tries: int = 8  # ... trying up to this many view-2 centres (else the best one is kept)
     subset_seed: int = 0  # seed of the scene subset when training on a fraction (same for every method)
-    cache_voxels: bool = True  # keep scenes in memory after their first read: arrays and voxel grouping
-    #                            (fast items; ~54 B per vertex, at most KEEP_BYTES per dataset)
+    cache_voxels: bool = True  # keep scenes in memory after their first read: voxel grouping (~19 B per
+    #                            vertex) and arrays (~35 B per vertex, up to KEEP_SCENE_BYTES): fast items
 
     def __post_init__(self) -> None:
         checks = [
@@ -72,7 +72,9 @@ class DataConfig:
         return cls(voxel_max=64000, cache_voxels=False)
 
 
-KEEP_BYTES = 2 << 30  # per dataset (and DataLoader worker): scenes beyond it are read from disk per item
+# Scene arrays kept per dataset (and DataLoader worker); scenes beyond it are read from disk per item. Voxel
+# groupings are always kept (a sort per item costs more than a read, for half the memory).
+KEEP_SCENE_BYTES = 2 << 30
 
 
 def select_fraction(scene_ids: list[str], fraction: float, seed: int) -> list[str]:
@@ -127,7 +129,7 @@ class _SceneDataset(Dataset):
         self.cfg, self.seed, self.epoch = cfg, seed, 0
         self._voxels: dict[int, VoxelGroups] = {}  # scene index -> its voxel grouping (one sort per scene)
         self._scenes: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # scene index -> `load`'s arrays
-        self._kept_bytes = 0  # held by _voxels and _scenes
+        self._scene_bytes = 0  # held by _scenes
 
     def __len__(self) -> int:
         return len(self.scene_dirs)
@@ -142,7 +144,7 @@ class _SceneDataset(Dataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """coord (V, 3) float64 with the floor (lowest z) at 0, color (V, 3) uint8, label (V,) int64,
         read-only. load_scene has already checked shapes, finiteness and the label range. With
-        `cfg.cache_voxels` the arrays are kept after the first read (within KEEP_BYTES): a training item
+        `cfg.cache_voxels` the arrays are kept after the first read (up to KEEP_SCENE_BYTES): an item
         then costs no file read, validation or float64 conversion (half its loading time on SynthRooms)."""
         if index in self._scenes:
             return self._scenes[index]
@@ -152,8 +154,10 @@ class _SceneDataset(Dataset):
         arrays = (coord, scene["color"], scene["segment20"])
         for array in arrays:
             array.flags.writeable = False  # shared by every item of this scene
-        if self._keep(sum(a.nbytes for a in arrays)):
+        nbytes = sum(a.nbytes for a in arrays)
+        if self.cfg.cache_voxels and self._scene_bytes + nbytes <= KEEP_SCENE_BYTES:
             self._scenes[index] = arrays
+            self._scene_bytes += nbytes
         return arrays
 
     def check_scenes(self) -> None:
@@ -162,21 +166,14 @@ class _SceneDataset(Dataset):
         for index in range(len(self)):
             self.load(index)
 
-    def _keep(self, nbytes: int) -> bool:
-        """Whether `nbytes` more may be kept in memory (cfg.cache_voxels, within KEEP_BYTES); counts them."""
-        if not self.cfg.cache_voxels or self._kept_bytes + nbytes > KEEP_BYTES:
-            return False
-        self._kept_bytes += nbytes
-        return True
-
     def voxels(self, index: int, coord: np.ndarray) -> VoxelGroups:
         """The voxel grouping of scene `index` (its `load`ed coord). With `cfg.cache_voxels` it is
-        computed on first use and kept (within KEEP_BYTES): sampling a random point per voxel is then
-        cheap, where grouping a scene costs a sort (about 19 bytes per vertex kept, per DataLoader worker)."""
+        computed on first use and kept: sampling a random point per voxel is then cheap, where grouping a
+        scene costs a sort (about 19 bytes per vertex kept, per DataLoader worker)."""
         if index in self._voxels:
             return self._voxels[index]
         groups = voxel_groups(coord, self.cfg.voxel_size)
-        if self._keep(sum(a.nbytes for a in vars(groups).values())):
+        if self.cfg.cache_voxels:
             self._voxels[index] = groups
         return groups
 
