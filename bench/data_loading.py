@@ -7,7 +7,8 @@ Two cases, the loaders of the two training steps that bench/train_step.py times:
 Both datasets draw the same items (same seed, epoch and indices), so the batches are identical; only
 where the scene arrays and voxel groupings come from differs. The kept dataset is first read once over
 every scene (a run's first epoch pays the reads), then batches of both are timed interleaved (uncached,
-kept, uncached, ...), median per batch. `kept_mb`: memory the kept scenes hold.
+kept, uncached, ...), median per batch. `kept_mb`: memory the kept scenes hold; `same_batches`: every
+timed pair of batches was equal, tensor for tensor.
 
     .venv/bin/python bench/data_loading.py     # one JSON line per case
 """
@@ -20,6 +21,8 @@ import json
 import statistics
 import time
 from pathlib import Path
+
+import torch
 
 from byol3d.data.dataset import SegmentationDataset, TwoViewDataset, collate_scenes, collate_views
 from byol3d.profile import Profile
@@ -42,21 +45,29 @@ def kept_mb(dataset) -> float:
     return sum(a.nbytes for a in arrays) / 2**20
 
 
+def equal_batches(a, b) -> bool:
+    """Offset batches (a dict, or a tuple of two for BYOL's views) hold the same tensors."""
+    a, b = (a, b) if isinstance(a, tuple) else ((a,), (b,))
+    return all(x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x) for x, y in zip(a, b))
+
+
 def time_case(case: str, data_root: Path, batches: int) -> dict:
     (uncached, size, collate), (kept, _, _) = (datasets(case, data_root, cache) for cache in (False, True))
     for index in range(len(kept)):
         kept[index]  # the first epoch reads every scene once
-    times = {"uncached": [], "kept": []}
+    times, same = {"uncached": [], "kept": []}, True
     for b in range(batches):
         indices = [(b * size + i) % len(kept) for i in range(size)]
+        pair = []
         for name, dataset in (("uncached", uncached), ("kept", kept)):
             start = time.perf_counter()
-            collate([dataset[i] for i in indices])
+            pair.append(collate([dataset[i] for i in indices]))
             times[name].append(time.perf_counter() - start)
+        same = same and equal_batches(*pair)
     uncached_s, kept_s = (statistics.median(times[name]) for name in ("uncached", "kept"))
     return {"case": case, "uncached_ms_per_batch": round(1000 * uncached_s, 1),
             "kept_ms_per_batch": round(1000 * kept_s, 1), "speedup": round(uncached_s / kept_s, 2),
-            "kept_mb": round(kept_mb(kept), 1), "scenes": len(kept)}
+            "kept_mb": round(kept_mb(kept), 1), "scenes": len(kept), "same_batches": same}
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ def test_data_loading_bench_compares_identical_batches(synth_processed):
     rows = _json_lines(str(BENCH / "data_loading.py"), "--data", str(synth_processed), "--batches", "1")
     assert [r["case"] for r in rows] == ["segmentation", "byol"]
     for row in rows:
-        assert row["speedup"] > 0 and row["kept_mb"] > 0 and row["scenes"] >= 1
+        assert row["same_batches"] and row["speedup"] > 0 and row["kept_mb"] > 0 and row["scenes"] >= 1
 
 
 MMAPPED_AFTER_REUSE = MALLINFO_PRELUDE + """
