@@ -161,6 +161,11 @@ def test_cpu_and_torch_backends_agree_and_reset_head():
     model.reset_head()
     assert not torch.equal(model.head.classify.weight, head_before)
     assert torch.equal(model.stages[1].entry.aggregate.layers[0].linear.weight, encoder_before)
+    assert model.head.dropout.p == model.cfg.head_dropout == 0.5  # unchanged unless asked
+    model.reset_head(dropout=0.0)
+    assert model.head.dropout.p == model.cfg.head_dropout == 0.0
+    with pytest.raises(ValueError, match="dropout probability"):
+        model.reset_head(dropout=1.0)
 
 
 @pytest.mark.slow

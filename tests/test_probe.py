@@ -205,9 +205,12 @@ def test_linear_and_finetune_from_a_byol_checkpoint(synth_processed, tmp_path, o
     stats = backbone.state_dict()
     assert any(not torch.equal(stats[k], v) for k, v in pretrained.items() if k.endswith("running_mean"))
 
-    finetune = run_probe(_tiny_cfg("finetune.steps=1", "run.amp=false"), synth_processed, "finetune", tmp_path / "ft",
-                         checkpoint=encoder)
+    finetune = run_probe(_tiny_cfg("finetune.steps=1", "run.amp=false", "model.head_dropout=0.1"), synth_processed,
+                         "finetune", tmp_path / "ft", checkpoint=encoder)
     assert 0 <= finetune["miou"] <= 1 and (tmp_path / "ft" / "probe.pt").is_file()
+    # the architecture is the checkpoint's; the fresh head's dropout is the fine-tuning profile's
+    assert torch.load(encoder, weights_only=True)["config"]["head_dropout"] == pre.model.head_dropout != 0.1
+    assert finetune["model"]["head_dropout"] == 0.1 and load_probe(tmp_path / "ft").head.dropout.p == 0.1
     assert finetune["bf16"] is False  # not asked for
     assert torch.load(encoder, weights_only=True)["meta"]["bf16"] is (pre.run.amp and fast_bf16(torch.device("cpu")))
 

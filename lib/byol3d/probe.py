@@ -5,7 +5,9 @@
                            [--set FIELD=VALUE ...]
 
 Reads the model, data, eval and run sections of a byol3d.profile.Profile, and `linear_probe` (linear,
-random, raw) or `finetune` (finetune, scratch).
+random, raw) or `finetune` (finetune, scratch). The pre-trained methods (linear, finetune) build the network
+the checkpoint describes, not the profile's `model`; finetune's re-initialised head then trains with the
+profile's `model.head_dropout`.
 
 Methods (the protocol of 3D self-supervised learning: Sonata / MSC linear probing, CSC data-efficient
 scenes; BYOL = Grill et al., NeurIPS 2020; PointNeXt = Qian et al., NeurIPS 2022):
@@ -107,9 +109,9 @@ def _network(profile: Profile, method: str, checkpoint: str | Path | None) -> Po
     seed_everything(profile.run.seed)
     if checkpoint is None:
         return PointNeXt(profile.model)
-    model = load_pretrained(checkpoint)
+    model = load_pretrained(checkpoint)  # the architecture is the checkpoint's, whatever the profile's model says
     if method == "finetune":
-        model.reset_head()
+        model.reset_head(profile.model.head_dropout)  # the fresh head is trained with the profile's dropout
     return model
 
 

@@ -12,7 +12,7 @@ sizes are processed together and never see each other's points (all neighbour op
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -210,11 +210,16 @@ class PointNeXt(nn.Module):
         idx, weights = upsampling((enc.coords[s], enc.offsets[s]), (enc.coords[0], enc.offsets[0]), self.ops_backend)
         return ops.interpolate_with(idx, weights, values)  # (N, D)
 
-    def reset_head(self) -> None:
-        """Re-initialise the segmentation head (fresh classifier when fine-tuning pre-trained weights)."""
+    def reset_head(self, dropout: float | None = None) -> None:
+        """Re-initialise the segmentation head (fresh classifier when fine-tuning pre-trained weights),
+        with dropout rate `dropout` if given: a head's dropout belongs to the training that follows, not
+        to the pre-training that saved the checkpoint."""
         for module in self.head.modules():
             if isinstance(module, (nn.Linear, nn.BatchNorm1d)):
                 module.reset_parameters()
+        if dropout is not None:
+            self.head.dropout = Dropout(dropout)  # a rate outside [0, 1) is refused here, before the config
+            self.cfg = replace(self.cfg, head_dropout=dropout)
 
     def _inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Check the batch dict and return coord (N, 3), feat (N, C), offset (B,) int64."""
