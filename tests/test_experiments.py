@@ -7,6 +7,7 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
 from byol3d import experiments
 from byol3d.data.cache import data_fingerprint
@@ -78,6 +79,39 @@ def test_the_pretrained_lr_scale_keys_finetune_runs_only(tiny, synth_processed, 
     assert _key(slower, synth_processed, "scratch") == _key(tiny, synth_processed, "scratch")
     assert _key(slower, synth_processed, "finetune", checkpoint=checkpoint) != \
         _key(tiny, synth_processed, "finetune", checkpoint=checkpoint)
+
+
+def _head_dropout(profile: Profile, rate: float) -> Profile:
+    return dataclasses.replace(profile, model=dataclasses.replace(profile.model, head_dropout=rate))
+
+
+def test_the_head_dropout_keys_the_runs_that_train_the_head_only(tiny, synth_processed, tmp_path):
+    """Scratch and fine-tune train a segmentation head; pre-training and the frozen probes never do."""
+    no_dropout = _head_dropout(tiny, 0.0)
+    assert tiny.model.head_dropout != 0.0
+    checkpoint = tmp_path / "encoder.pt"
+    checkpoint.write_bytes(b"weights")
+    assert pretrain_identity(no_dropout, synth_processed) == pretrain_identity(tiny, synth_processed)
+    for method, start in (("linear", checkpoint), ("random", None), ("raw", None)):
+        assert _key(no_dropout, synth_processed, method, checkpoint=start) == \
+            _key(tiny, synth_processed, method, checkpoint=start)
+    for method, start in (("finetune", checkpoint), ("scratch", None)):
+        assert _key(no_dropout, synth_processed, method, checkpoint=start) != \
+            _key(tiny, synth_processed, method, checkpoint=start)
+
+
+@pytest.mark.slow
+def test_another_head_dropout_pretrains_the_same_weights(tiny, pretrained, synth_processed, tmp_path):
+    """What makes leaving the rate out of a pre-training's key safe: trained again elsewhere with another
+    rate, the same seed gives the same encoder, bit for bit; in the same store it is simply reused."""
+    runs, first = pretrained
+    no_dropout = _head_dropout(tiny, 0.0)
+    assert experiments.pretrain(no_dropout, synth_processed, runs).reused
+    again = experiments.pretrain(no_dropout, synth_processed, tmp_path / "runs")
+    assert not again.reused
+    weights = [torch.load(run.encoder, weights_only=True)["state_dict"] for run in (first, again)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
 
 
 @pytest.mark.slow

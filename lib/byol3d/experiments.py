@@ -7,9 +7,10 @@ byol3d.run_store, so a notebook executed twice (or two notebooks asking for the 
 only once:
 
 * pre-training: `<runs_root>/byol/<key>`, key of `byol3d.pretrain.pretrain_identity` (the profile's
-  model, data, byol and run sections, and the training split's content fingerprint), the folder the
-  `python -m byol3d.pretrain` CLI uses by default too. Finished = `encoder.pt` exists (reused); a
-  folder with only `checkpoints/last.pt` is resumed exactly where it stopped.
+  model but its head's dropout, its data, byol and run sections, and the training split's content
+  fingerprint), the folder the `python -m byol3d.pretrain` CLI uses by default too. Finished =
+  `encoder.pt` exists (reused); a folder with only `checkpoints/last.pt` is resumed exactly where it
+  stopped.
 * probe: `<runs_root>/probe/<method>-<key>`, key of `byol3d.probe.probe_identity` (the sections the
   method reads, the training scenes the fraction selects, the checkpoint's bytes, the data's content).
   Finished = `metrics.json` exists; `run_probe` writes its folder whole or not at all, so an

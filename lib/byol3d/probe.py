@@ -57,7 +57,7 @@ from byol3d.eval.finetune import TrainSchedule, train_segmentation
 from byol3d.eval.linear import FrozenProbeModel, LinearProbe, MajorityClass, probe_accuracy, train_linear
 from byol3d.eval.metrics import segmentation_metrics
 from byol3d.eval.predict import evaluate
-from byol3d.models.config import PointNeXtConfig
+from byol3d.models.config import PointNeXtConfig, model_identity
 from byol3d.models.pointnext import PointNeXt
 from byol3d.profile import Profile, load_profile
 from byol3d.run_store import check_folder, checkpoint_sha256, identity_key, mark_folder
@@ -77,16 +77,18 @@ PROBE_FORMAT = "byol3d-probe-v1"
 
 def probe_identity(profile: Profile, data_root: str | Path, method: str, fraction: float = 1.0,
                    checkpoint: str | Path | None = None) -> dict:
-    """What decides a probe's result: the config sections `method` reads (runtime fields left out), the
-    method, the training scenes `fraction` selects (two fractions that pick the same scenes share a run),
-    the checkpoint's bytes and the content fingerprint of the data."""
+    """What decides a probe's result: the config sections `method` reads (runtime fields left out, and
+    the head's dropout unless the method trains the head), the method, the training scenes `fraction`
+    selects (two fractions that pick the same scenes share a run), the checkpoint's bytes and the content
+    fingerprint of the data."""
     _check_method(method, checkpoint)
     section = {"linear_probe": to_dict(profile.linear_probe)} if method in LINEAR_METHODS else \
         {"finetune": to_dict(profile.finetune)} if method in NETWORK_METHODS else {}
     if method == "scratch":
         del section["finetune"]["pretrained_lr_scale"]  # no pre-trained layers: every layer trains at lr
     scenes = [p.name for p in list_scenes(data_root, profile.eval.train_split)]
-    return {"model": to_dict(profile.model), "data": to_dict(profile.data), "eval": to_dict(profile.eval), **section,
+    model = model_identity(profile.model, trains_head=method in NETWORK_METHODS)
+    return {"model": model, "data": to_dict(profile.data), "eval": to_dict(profile.eval), **section,
             "run": profile.run.result_fields(), "method": method,
             "train_scenes": select_fraction(scenes, fraction, profile.data.subset_seed),
             "checkpoint": None if checkpoint is None else checkpoint_sha256(checkpoint),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from byol3d.config import ConfigError, check_fields
+from byol3d.config import ConfigError, check_fields, to_dict
 
 _COUNTS = ("in_channels", "num_classes", "width", "sa_layers", "nsample", "expansion")  # ints >= 1
 
@@ -99,3 +99,13 @@ class PointNeXtConfig:
         if name.upper() not in table:
             raise ConfigError(f"PointNeXtConfig: unknown preset {name!r}; known: {list(table)}")
         return table[name.upper()]()
+
+
+def model_identity(cfg: PointNeXtConfig, trains_head: bool) -> dict:
+    """`cfg` as a run's identity (byol3d.run_store) holds it. A run that trains no segmentation head
+    (pre-training, the frozen probes) leaves `head_dropout` out: the rate builds no weights and draws no
+    random numbers until the head trains, so it cannot change such a run's result, nor re-key it."""
+    fields = to_dict(cfg)
+    if not trains_head:
+        del fields["head_dropout"]
+    return fields
