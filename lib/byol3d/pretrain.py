@@ -35,7 +35,6 @@ from byol3d.cli import run_cli
 from byol3d.config import PROFILES, ConfigError, apply_overrides, save_yaml, to_dict
 from byol3d.data.cache import data_fingerprint
 from byol3d.data.dataset import TwoViewDataset, batch_to, make_loader, set_loader_epoch
-from byol3d.models.config import model_identity
 from byol3d.profile import ByolConfig, Profile, load_profile
 from byol3d.run_store import check_folder, identity_key, mark_folder, run_dir
 from byol3d.train.checkpoint import export_encoder, load_checkpoint, restore_rng, save_checkpoint
@@ -53,7 +52,7 @@ def pretrain_identity(profile: Profile, data_root: str | Path) -> dict:
     """What decides a pre-training's result: the config sections it reads (runtime fields left out, and
     the segmentation head's dropout: it never trains the head) and the content fingerprint of its
     training split."""
-    return {"model": model_identity(profile.model, trains_head=False), "data": to_dict(profile.data),
+    return {"model": profile.model.result_fields(trains_head=False), "data": to_dict(profile.data),
             "byol": to_dict(profile.byol), "run": profile.run.result_fields(),
             "data_content": data_fingerprint(data_root, (profile.byol.split,))}
 

@@ -57,7 +57,7 @@ from byol3d.eval.finetune import TrainSchedule, train_segmentation
 from byol3d.eval.linear import FrozenProbeModel, LinearProbe, MajorityClass, probe_accuracy, train_linear
 from byol3d.eval.metrics import segmentation_metrics
 from byol3d.eval.predict import evaluate
-from byol3d.models.config import PointNeXtConfig, model_identity
+from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import PointNeXt
 from byol3d.profile import Profile, load_profile
 from byol3d.run_store import check_folder, checkpoint_sha256, identity_key, mark_folder
@@ -87,8 +87,8 @@ def probe_identity(profile: Profile, data_root: str | Path, method: str, fractio
     if method == "scratch":
         del section["finetune"]["pretrained_lr_scale"]  # no pre-trained layers: every layer trains at lr
     scenes = [p.name for p in list_scenes(data_root, profile.eval.train_split)]
-    model = model_identity(profile.model, trains_head=method in NETWORK_METHODS)
-    return {"model": model, "data": to_dict(profile.data), "eval": to_dict(profile.eval), **section,
+    return {"model": profile.model.result_fields(trains_head=method in NETWORK_METHODS),
+            "data": to_dict(profile.data), "eval": to_dict(profile.eval), **section,
             "run": profile.run.result_fields(), "method": method,
             "train_scenes": select_fraction(scenes, fraction, profile.data.subset_seed),
             "checkpoint": None if checkpoint is None else checkpoint_sha256(checkpoint),

@@ -49,6 +49,16 @@ class PointNeXtConfig:
             (0.0 <= self.head_dropout < 1.0, "head_dropout", "must be in [0, 1)"),
         ])
 
+    def result_fields(self, trains_head: bool) -> dict:
+        """What a run's identity (byol3d.run_store) holds of this section, as RunConfig.result_fields: every
+        field, but `head_dropout` only for a run that trains the segmentation head. The rate builds no
+        weights and draws no random numbers until the head trains, so it cannot change a pre-training or a
+        frozen probe, nor re-key it."""
+        fields = to_dict(self)
+        if not trains_head:
+            del fields["head_dropout"]
+        return fields
+
     @property
     def channels(self) -> list[int]:
         """Encoder channels per stage: [w, 2w, 4w, ...]."""
@@ -99,13 +109,3 @@ class PointNeXtConfig:
         if name.upper() not in table:
             raise ConfigError(f"PointNeXtConfig: unknown preset {name!r}; known: {list(table)}")
         return table[name.upper()]()
-
-
-def model_identity(cfg: PointNeXtConfig, trains_head: bool) -> dict:
-    """`cfg` as a run's identity (byol3d.run_store) holds it. A run that trains no segmentation head
-    (pre-training, the frozen probes) leaves `head_dropout` out: the rate builds no weights and draws no
-    random numbers until the head trains, so it cannot change such a run's result, nor re-key it."""
-    fields = to_dict(cfg)
-    if not trains_head:
-        del fields["head_dropout"]
-    return fields
