@@ -11,6 +11,7 @@ import torch
 from byol3d.data.labels import NUM_CLASSES, SCANNET20_NAMES
 from byol3d.eval.metrics import (
     accuracy_per_class,
+    class_shares,
     confusion_matrix,
     iou_per_class,
     segmentation_metrics,
@@ -90,6 +91,16 @@ def test_confusion_matches_brute_force_on_random_labels():
     assert confusion_matrix(pred, target).sum() == (target >= 0).sum()
 
 
+def test_class_shares_separate_what_is_there_from_what_is_predicted():
+    truth, predicted = class_shares(_confusion_3())  # 11 vertices: 6 of class 0, 5 of class 1
+    np.testing.assert_allclose(truth, [6 / 11, 5 / 11, 0])
+    np.testing.assert_allclose(predicted, [7 / 11, 4 / 11, 0])
+    # a network that predicts class 0 everywhere: its predicted share says so, its truth share does not move
+    everything_zero = np.array([[6, 0, 0], [5, 0, 0], [0, 0, 0]])
+    np.testing.assert_allclose(class_shares(everything_zero)[1], [1, 0, 0])
+    np.testing.assert_allclose(class_shares(everything_zero)[0], truth)
+
+
 def test_bad_inputs_are_rejected():
     with pytest.raises(ValueError, match="outside"):
         confusion_matrix(torch.tensor([0, 25]), torch.tensor([0, 1]))
@@ -97,3 +108,5 @@ def test_bad_inputs_are_rejected():
         confusion_matrix(torch.tensor([0, 1, 2]), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="confusion must be"):
         segmentation_metrics(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="class_shares"):
+        class_shares(np.zeros((3, 3)))

@@ -12,6 +12,7 @@ from byol3d.data.cache import list_scenes, load_scene
 from byol3d.data.labels import SCANNET20_COLORS, SCANNET20_NAMES
 from byol3d.report.browser import plot_traces
 from byol3d.viz import (
+    budget_figure,
     class_iou_figure,
     confusion_figure,
     embedding_figure,
@@ -109,6 +110,14 @@ def test_embedding_and_charts(scene):
     assert bars.data[0].y[0] == 0.8 and np.isnan(bars.data[0].y[1]) and np.isnan(bars.data[1].y[1])
     with pytest.raises(ValueError, match="'loss' has 2 x but 3 y"):
         line_figure({"loss": ([0, 1], [3.0, 2.0, 1.0])})
+
+    budget = budget_figure({1200: (26.2, 1.3), 300: (9.4, 0.5)}, "lab", (150, 7.1, 0.6), "this report",
+                           {"random probe": 10.7})
+    assert list(budget.data[0].x) == [300, 1200] and list(budget.data[0].error_y.array) == [0.5, 1.3]
+    assert (budget.data[1].x[0], budget.data[1].y[0], budget.data[1].name) == (150, 7.1, "this report")
+    assert budget.layout.shapes[0].y0 == 10.7 and budget.layout.xaxis.type == "log"
+    with pytest.raises(ValueError, match="no measured runs"):
+        budget_figure({}, "lab", (150, 7.1, 0.6), "this report", {})
 
 
 def test_report_mode_emits_offline_html_and_interactive_mode_restores(scene, monkeypatch):

@@ -66,6 +66,20 @@ def accuracy_per_class(confusion: np.ndarray) -> np.ndarray:
         return np.where(support > 0, np.diag(confusion) / support, np.nan)
 
 
+def class_shares(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(C,) share of the scored vertices in each class by ground truth (rows) and by prediction (columns).
+
+    Shows what a network predicts beside what is there: a net that labels everything wall or floor has
+    a predicted share of ~1 on those two classes whatever its mIoU says. Both sum to 1.
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    total = confusion.sum()
+    if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1] or total <= 0:
+        raise ValueError(f"metrics.class_shares: need a square confusion with counts, got shape {confusion.shape}, "
+                         f"total {total:g}")
+    return confusion.sum(axis=1) / total, confusion.sum(axis=0) / total
+
+
 def _nanmean(values: np.ndarray) -> float:
     valid = values[~np.isnan(values)]
     return float(valid.mean()) if valid.size else float("nan")

@@ -5,6 +5,7 @@ for the renderer choice)."""
 
 from byol3d.viz.charts import (
     bar_figure,
+    budget_figure,
     class_iou_figure,
     confusion_figure,
     embedding_figure,
@@ -18,7 +19,7 @@ from byol3d.viz.scene3d import scene_figure, side_by_side, subsample
 from byol3d.viz.turntable import save_turntable
 
 __all__ = [
-    "bar_figure", "class_iou_figure", "confusion_figure", "current_mode", "embedding_figure",
+    "bar_figure", "budget_figure", "class_iou_figure", "confusion_figure", "current_mode", "embedding_figure",
     "heatmap_figure", "html_table", "line_figure", "save_turntable", "scene_figure", "setup_plotly", "side_by_side",
     "spread_bar_figure", "subsample",
 ]

@@ -45,6 +45,29 @@ def bar_figure(groups: Mapping[str, Mapping[str, float | None]], title: str = ""
     return fig
 
 
+def budget_figure(lab: Mapping[int, tuple[float, float]], lab_name: str, this_run: tuple[int, float, float],
+                  this_name: str, floors: Mapping[str, float], title: str = "", y_title: str = "") -> go.Figure:
+    """A score against the training steps: measured longer runs (steps -> (mean, std)) as a line with error
+    bars, this execution's own result (steps, mean, std) as a marker, and reference levels as dotted lines.
+
+    For the chapters that set a step budget by time, not by convergence: the reader sees where on the
+    longer curve the report's own point sits.
+    """
+    if not lab:
+        raise ValueError("budget_figure: no measured runs in `lab`")
+    steps = sorted(lab)
+    fig = go.Figure(go.Scatter(x=steps, y=[lab[s][0] for s in steps], name=lab_name, mode="lines+markers",
+                               error_y={"type": "data", "array": [lab[s][1] for s in steps], "visible": True}))
+    fig.add_trace(go.Scatter(x=[this_run[0]], y=[this_run[1]], name=this_name, mode="markers",
+                             marker={"size": 12, "symbol": "diamond"},
+                             error_y={"type": "data", "array": [this_run[2]], "visible": True}))
+    for name, level in floors.items():
+        fig.add_hline(y=level, line_dash="dot", annotation_text=name)
+    fig.update_layout(title=title, xaxis_title="training steps (log scale)", yaxis_title=y_title, **_LAYOUT)
+    fig.update_xaxes(type="log")
+    return fig
+
+
 def spread_bar_figure(values: Mapping[str, tuple[float, float]], title: str = "", y_title: str = "") -> go.Figure:
     """One bar per entry: name -> (mean, spread); the spread is drawn as a +- error bar (e.g. seeds' std)."""
     names = list(values)
