@@ -103,7 +103,8 @@ from byol3d.probe import load_probe
 from byol3d.report import record_headline, record_picture
 from byol3d.utils.runtime import pick_device
 from byol3d.viz import (bar_figure, budget_figure, class_iou_figure, confusion_figure, embedding_figure, html_table,
-                        line_figure, save_turntable, setup_plotly, side_by_side, spread_bar_figure)
+                        line_figure, save_turntable, setup_plotly, side_by_side, spread_bar_figure,
+                        spread_line_figure)
 
 setup_plotly()
 start_time = time.perf_counter()
@@ -251,8 +252,8 @@ bar_figure({"ground truth": dict(zip(SCANNET20_NAMES, 100 * truth_share)),
 # %%
 LAB_SCRATCH = {  # training steps -> (mean, std) of whole-scene val mIoU in %: quick scratch, reports/experiments.md
     300: (9.4, 0.5), 600: (12.7, 0.8), 1200: (26.2, 1.3), 2400: (37.2, 1.0), 4800: (52.6, 1.9)}
-probe_levels = {ARMS[arm].label: pct(stats[arm]["miou"][0]) for arm in ("byol_linear", "random_linear")}
 if profile == "quick":
+    probe_levels = {ARMS[arm].label: pct(stats[arm]["miou"][0]) for arm in ("byol_linear", "random_linear")}
     budget_figure(LAB_SCRATCH, "scratch, lab log (E21-E23, E31)",
                   (cfg.finetune.steps, pct(stats["scratch"]["miou"][0]), pct(stats["scratch"]["miou"][1])),
                   "scratch, this report", probe_levels, title="Supervised from scratch: more steps, same recipe",
@@ -307,15 +308,10 @@ grid = experiments.label_efficiency(profile, data_root, runs_root, device, arms=
 fractions = list(experiments.LABEL_FRACTIONS[profile])
 efficiency = experiments.efficiency_table(grid, fractions)
 record_headline("04_segmentation_probe", {"label_efficiency": efficiency})
-fig = line_figure({ARMS[arm].label: ([100 * f for f in fractions], [100 * v for v in efficiency[arm]])
-                   for arm in EFFICIENCY_ARMS},
-                  title="Label efficiency (mean over seeds; bars: std)", x_title="training scenes used (%)",
-                  y_title="mIoU (%)")
-for trace, arm in zip(fig.data, EFFICIENCY_ARMS):
-    trace.error_y = {"type": "data", "array": [100 * v for v in efficiency[f"{arm}_std"]], "visible": True}
-fig.update_traces(mode="lines+markers")
-fig.update_xaxes(type="log")
-fig.show()
+spread_line_figure({ARMS[arm].label: ([100 * f for f in fractions], [100 * v for v in efficiency[arm]],
+                                      [100 * v for v in efficiency[f"{arm}_std"]]) for arm in EFFICIENCY_ARMS},
+                   title="Label efficiency (mean over seeds; bars: std)", x_title="training scenes used (%)",
+                   y_title="mIoU (%)").show()
 
 display(html_table({"method": [ARMS[arm].label for arm in EFFICIENCY_ARMS],
                     **{f"{100 * f:g}% ({len(grid['scratch'][i][0].metrics['train_scenes'])} scenes)":

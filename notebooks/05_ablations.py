@@ -80,7 +80,7 @@ from byol3d import ablations, experiments
 from byol3d.arms import ARMS
 from byol3d.eval.seeds import curve_gap_sentence, format_stat, pct, ranking_sentence, separated
 from byol3d.report import record_headline
-from byol3d.viz import budget_figure, html_table, line_figure, setup_plotly, spread_bar_figure
+from byol3d.viz import budget_figure, html_table, setup_plotly, spread_bar_figure, spread_line_figure
 
 setup_plotly()
 start_time = time.perf_counter()
@@ -112,14 +112,10 @@ display(html_table({
     **{f"{ARMS[arm].label}: mIoU (%)": [format_stat(stat, len(runs)) for stat, runs in zip(curves[arm], grid[arm])]
        for arm in grid},
 }))
-fig = line_figure({ARMS[arm].label: ([100 * f for f in fractions], [pct(m) for m, _ in curves[arm]]) for arm in grid},
-                  title="Label efficiency (val mIoU, mean over seeds; bars: std)",
-                  x_title="labelled training scenes (%)", y_title="mIoU (%)")
-for trace, arm in zip(fig.data, grid):
-    trace.error_y = {"type": "data", "array": [pct(s) for _, s in curves[arm]], "visible": True}
-fig.update_traces(mode="lines+markers")
-fig.update_xaxes(type="log")
-fig.show()
+spread_line_figure({ARMS[arm].label: ([100 * f for f in fractions], [pct(m) for m, _ in curves[arm]],
+                                      [pct(sd) for _, sd in curves[arm]]) for arm in grid},
+                   title="Label efficiency (val mIoU, mean over seeds; bars: std)",
+                   x_title="labelled training scenes (%)", y_title="mIoU (%)").show()
 reused = sum(run.reused for per_fraction in grid.values() for runs in per_fraction for run in runs)
 total = sum(len(runs) for per_fraction in grid.values() for runs in per_fraction)
 print(f"{reused} of {total} probe runs reused from the cache")

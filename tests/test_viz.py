@@ -20,6 +20,7 @@ from byol3d.viz import (
     scene_figure,
     setup_plotly,
     side_by_side,
+    spread_line_figure,
     subsample,
 )
 from byol3d.viz.plotly_setup import REPORT_ENV, REPORT_RENDERER
@@ -118,6 +119,12 @@ def test_embedding_and_charts(scene):
     assert budget.layout.shapes[0].y0 == 10.7 and budget.layout.xaxis.type == "log"
     with pytest.raises(ValueError, match="no measured runs"):
         budget_figure({}, "lab", (150, 7.1, 0.6), "this report", {})
+
+    efficiency = spread_line_figure({"scratch": ([10, 30, 100], [5.9, 7.0, 6.7], [0.2, 0.2, 0.3])})
+    assert efficiency.data[0].mode == "lines+markers" and list(efficiency.data[0].error_y.array) == [0.2, 0.2, 0.3]
+    assert efficiency.layout.xaxis.type == "log"
+    with pytest.raises(ValueError, match="'scratch' has 3 x, 3 means and 2 spreads"):
+        spread_line_figure({"scratch": ([10, 30, 100], [5.9, 7.0, 6.7], [0.2, 0.2])})
 
 
 def test_report_mode_emits_offline_html_and_interactive_mode_restores(scene, monkeypatch):

@@ -13,6 +13,7 @@ from byol3d.viz.charts import (
     html_table,
     line_figure,
     spread_bar_figure,
+    spread_line_figure,
 )
 from byol3d.viz.plotly_setup import current_mode, setup_plotly
 from byol3d.viz.scene3d import scene_figure, side_by_side, subsample
@@ -21,5 +22,5 @@ from byol3d.viz.turntable import save_turntable
 __all__ = [
     "bar_figure", "budget_figure", "class_iou_figure", "confusion_figure", "current_mode", "embedding_figure",
     "heatmap_figure", "html_table", "line_figure", "save_turntable", "scene_figure", "setup_plotly", "side_by_side",
-    "spread_bar_figure", "subsample",
+    "spread_bar_figure", "spread_line_figure", "subsample",
 ]

@@ -45,6 +45,22 @@ def bar_figure(groups: Mapping[str, Mapping[str, float | None]], title: str = ""
     return fig
 
 
+def spread_line_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+                       title: str = "", x_title: str = "", y_title: str = "") -> go.Figure:
+    """One line with markers per entry: name -> (x values, means, spreads), each spread drawn as a +- error
+    bar (e.g. the seeds' std); x on a log scale, as for label fractions and step budgets."""
+    fig = go.Figure()
+    for name, (x, means, spreads) in series.items():
+        if not len(x) == len(means) == len(spreads):
+            raise ValueError(f"spread_line_figure: series {name!r} has {len(x)} x, {len(means)} means and "
+                             f"{len(spreads)} spreads")
+        fig.add_trace(go.Scatter(x=list(x), y=list(means), name=name, mode="lines+markers",
+                                 error_y={"type": "data", "array": list(spreads), "visible": True}))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, **_LAYOUT)
+    fig.update_xaxes(type="log")
+    return fig
+
+
 def budget_figure(lab: Mapping[int, tuple[float, float]], lab_name: str, this_run: tuple[int, float, float],
                   this_name: str, floors: Mapping[str, float], title: str = "", y_title: str = "") -> go.Figure:
     """A score against the training steps: measured longer runs (steps -> (mean, std)) as a line with error
@@ -56,15 +72,13 @@ def budget_figure(lab: Mapping[int, tuple[float, float]], lab_name: str, this_ru
     if not lab:
         raise ValueError("budget_figure: no measured runs in `lab`")
     steps = sorted(lab)
-    fig = go.Figure(go.Scatter(x=steps, y=[lab[s][0] for s in steps], name=lab_name, mode="lines+markers",
-                               error_y={"type": "data", "array": [lab[s][1] for s in steps], "visible": True}))
+    fig = spread_line_figure({lab_name: (steps, [lab[s][0] for s in steps], [lab[s][1] for s in steps])},
+                             title=title, x_title="training steps (log scale)", y_title=y_title)
     fig.add_trace(go.Scatter(x=[this_run[0]], y=[this_run[1]], name=this_name, mode="markers",
                              marker={"size": 12, "symbol": "diamond"},
                              error_y={"type": "data", "array": [this_run[2]], "visible": True}))
     for name, level in floors.items():
         fig.add_hline(y=level, line_dash="dot", annotation_text=name)
-    fig.update_layout(title=title, xaxis_title="training steps (log scale)", yaxis_title=y_title, **_LAYOUT)
-    fig.update_xaxes(type="log")
     return fig
 
 
