@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import MALLINFO_PRELUDE
@@ -81,3 +82,7 @@ def test_supervised_curve_lab_script_logs_every_evaluation_and_a_whole_scene_sco
     assert header["config"]["run"]["amp"] in (True, False)
     assert [r["step"] for r in steps] == [1, 2]
     assert final["final"] and final["steps"] == 2 and 0.0 <= final["val_whole_miou"] <= 1.0
+    assert final["loss_window_steps"] == 1 and len(final["loss_window_means"]) == 2
+    confusion = np.array(final["confusion"])
+    assert confusion.shape == (20, 20) and confusion.sum() > 0
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(final["val_whole_oa"], abs=1e-4)

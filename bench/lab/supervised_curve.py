@@ -5,7 +5,8 @@
 
 Trains the probe config's `scratch` arm with its schedule stretched to `--steps` and, every `--every`
 steps, scores validation *crops* (fast, one seeded crop per scene) and training crops; at the end scores
-every validation scene whole (tiled as the probe does). One JSON line per evaluation: the question it
+every validation scene whole (tiled as the probe does), with the training loss in twelve window means and the
+whole-scene confusion matrix (rows: truth, columns: prediction). One JSON line per evaluation: the question it
 answers is "where does supervised training plateau, and how far is that from the budget we use?".
 Results go to reports/experiments.md.
 """
@@ -78,19 +79,26 @@ def main() -> None:
     def log(step: int, net: PointNeXt) -> None:
         if step % args.every == 0 or step == ft.steps:
             row = {"step": step, "seconds": round(time.perf_counter() - start, 1),
-                   "val_crops": crop_scores(net, val_crops, device), "train_crops": crop_scores(net, train_crops, device)}
+                   "val_crops": crop_scores(net, val_crops, device),
+                   "train_crops": crop_scores(net, train_crops, device)}
             print(json.dumps(row), flush=True)
 
     schedule = segmentation_schedule(profile, pretrained=False)
     losses = train_segmentation(model, train_set, schedule, device, on_step=log)
     eval_set = EvalDataset(args.data, profile.eval.eval_split, profile.data)
     with bf16_autocast(device, profile.run.amp):  # as the report's probes score
-        whole = segmentation_metrics(evaluate(model, eval_set, device, model.cfg.num_classes,
-                                              profile.data.voxel_max if profile.eval.tiled_eval else None))
+        confusion = evaluate(model, eval_set, device, model.cfg.num_classes,
+                             profile.data.voxel_max if profile.eval.tiled_eval else None)
+    whole = segmentation_metrics(confusion)
+    window = max(1, ft.steps // 12)
+    loss_windows = [round(float(np.mean(losses[i:i + window])), 3) for i in range(0, len(losses), window)]
     print(json.dumps({"final": True, "steps": ft.steps, "seconds": round(time.perf_counter() - start, 1),
                       "loss_last50": round(float(np.mean(losses[-50:])), 4), "val_whole_miou": round(whole["miou"], 4),
                       "val_whole_oa": round(whole["oa"], 4),
-                      "per_class_iou": {k: None if v is None else round(v, 3) for k, v in whole["per_class_iou"].items()}}),
+                      "per_class_iou": {k: None if v is None else round(v, 3)
+                                        for k, v in whole["per_class_iou"].items()},
+                      "loss_window_steps": window, "loss_window_means": loss_windows,
+                      "confusion": confusion.tolist()}),
           flush=True)
 
 
