@@ -19,8 +19,10 @@ from byol3d.data.dataset import (
     make_loader,
     select_fraction,
     set_loader_epoch,
+    sparse_labels,
 )
-from byol3d.transforms import voxel_keys
+from byol3d.data.labels import IGNORE_INDEX
+from byol3d.transforms import voxel_groups, voxel_keys
 
 CFG = DataConfig(voxel_max=1500)  # a few thousand points per scene at the fixture's 3 cm spacing
 
@@ -147,6 +149,43 @@ def test_fraction_datasets_use_the_same_scenes(synth_processed):
     a = SegmentationDataset(synth_processed, "train", CFG, train=True, fraction=0.5, seed=0)
     b = TwoViewDataset(synth_processed, "train", CFG, fraction=0.5, seed=7)
     assert a.scene_ids == b.scene_ids and 1 <= len(a) < len(list_scenes(synth_processed, "train"))
+
+
+def test_sparse_labels_keep_whole_voxels_and_nothing_else():
+    # 6 points in 3 voxels of 1 m; the third voxel holds only ignored points, so it is never drawn
+    coord = np.array([[0.1, 0, 0], [0.9, 0, 0], [1.5, 0, 0], [1.6, 0, 0], [2.5, 0, 0], [2.6, 0, 0]])
+    label = np.array([3, 4, 5, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX])
+    groups = voxel_groups(coord, 1.0)
+    for seed in range(5):
+        one = sparse_labels(label, groups, 1, seed)
+        assert one.tolist() in ([3, 4] + [IGNORE_INDEX] * 4, [IGNORE_INDEX] * 2 + [5] + [IGNORE_INDEX] * 3)
+    np.testing.assert_array_equal(sparse_labels(label, groups, 10, 0), label)  # more voxels than labelled
+    with pytest.raises(ValueError, match="count"):
+        sparse_labels(label, groups, 0, 0)
+
+
+def test_sparse_label_datasets_label_the_same_voxels_for_every_run(synth_processed):
+    a = SegmentationDataset(synth_processed, "train", CFG, train=True, seed=0, labelled_voxels=20)
+    b = SegmentationDataset(synth_processed, "train", CFG, train=True, seed=5, fraction=0.5, labelled_voxels=20)
+    full = SegmentationDataset(synth_processed, "train", CFG, train=True, seed=0)
+    chosen = []
+    for i, scene_id in enumerate(a.scene_ids):
+        coord, _, sparse = a.load(i)
+        label = full.load(i)[2]
+        kept = sparse != IGNORE_INDEX
+        np.testing.assert_array_equal(sparse[kept], label[kept])  # true labels where kept
+        voxels = voxel_groups(coord, CFG.voxel_size).inverse
+        assert len(np.unique(voxels[kept])) == 20  # exactly 20 voxels hold the labels ...
+        assert (label[np.isin(voxels, voxels[kept])] == sparse[np.isin(voxels, voxels[kept])]).all()  # ... whole
+        if scene_id in b.scene_ids:  # another run seed and fraction: the same voxels
+            np.testing.assert_array_equal(b.load(b.scene_ids.index(scene_id))[2], sparse)
+        assert int((a[i]["label"] != IGNORE_INDEX).sum()) <= 20  # a crop: at most one point per voxel
+        chosen.append(np.flatnonzero(kept))
+    assert not all(np.array_equal(chosen[0], c) for c in chosen[1:]) or len(chosen) == 1
+    with pytest.raises(ValueError, match="labelled_voxels"):
+        SegmentationDataset(synth_processed, "val", CFG, train=False, labelled_voxels=20)
+    with pytest.raises(ValueError, match="labelled_voxels"):
+        SegmentationDataset(synth_processed, "train", CFG, train=True, labelled_voxels=-1)
 
 
 def test_data_config_presets_and_errors(tmp_path):

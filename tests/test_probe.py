@@ -20,7 +20,7 @@ from byol3d.eval.linear import FrozenProbeModel, LinearProbe, train_linear
 from byol3d.eval.predict import evaluate, scatter_to_vertices
 from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import PointNeXt
-from byol3d.probe import load_probe, main, run_probe, segmentation_schedule
+from byol3d.probe import load_probe, main, probe_identity, run_probe, segmentation_schedule
 from byol3d.profile import Profile, load_profile
 from byol3d.utils.runtime import bf16_autocast, fast_bf16
 from conftest import smoke_profile
@@ -213,6 +213,23 @@ def test_linear_and_finetune_from_a_byol_checkpoint(synth_processed, tmp_path, o
     assert finetune["model"]["head_dropout"] == 0.1 and load_probe(tmp_path / "ft").head.dropout.p == 0.1
     assert finetune["bf16"] is False  # not asked for
     assert torch.load(encoder, weights_only=True)["meta"]["bf16"] is (pre.run.amp and fast_bf16(torch.device("cpu")))
+
+
+def test_sparse_labels_reach_the_probe_and_its_identity(synth_processed, tmp_path, one_thread):
+    """--labelled-voxels: the majority arm counts only the kept labels; the run key changes with the count,
+    and runs with every vertex labelled keep the identity they had before the option existed."""
+    cfg = _tiny_cfg()
+    full = probe_identity(cfg, synth_processed, "majority")
+    assert "labelled_voxels" not in full
+    assert probe_identity(cfg, synth_processed, "majority", labelled_voxels=3) == {**full, "labelled_voxels": 3}
+    metrics = main(["--data", str(synth_processed), "--method", "majority", "--labelled-voxels", "3",
+                    "--config", str(save_yaml(cfg, tmp_path / "tiny.yaml")), "--out", str(tmp_path / "sparse")])
+    sparse = SegmentationDataset(synth_processed, "train", cfg.data, train=True, labelled_voxels=3)
+    labels = np.concatenate([sparse.load(i)[2] for i in range(len(sparse))])
+    counts = np.bincount(labels[labels >= 0], minlength=NUM_CLASSES)
+    assert metrics["labelled_voxels"] == 3
+    predicted = np.array(metrics["confusion"]).sum(axis=0)  # every vertex gets the majority class
+    assert predicted[counts.argmax()] == predicted.sum()
 
 
 def test_pretrained_layers_train_at_their_scaled_rate(synth_processed, one_thread):

@@ -1,7 +1,7 @@
 """Segmentation probe: how good are BYOL's features for ScanNet20 semantic segmentation?
 
     python -m byol3d.probe --data DATA --method linear|finetune|scratch|random [--checkpoint encoder.pt]
-                           [--fraction F] --config smoke|quick|full|PATH.yaml --out RUN_DIR
+                           [--fraction F] [--labelled-voxels K] --config smoke|quick|full|PATH.yaml --out RUN_DIR
                            [--set FIELD=VALUE ...]
 
 Reads the model, data, eval and run sections of a byol3d.profile.Profile, and `linear_probe` (linear,
@@ -21,7 +21,9 @@ scenes; BYOL = Grill et al., NeurIPS 2020; PointNeXt = Qian et al., NeurIPS 2022
 Both frozen-network arms (linear, random) get the same BatchNorm treatment: with `recalibrate_bn`,
 running statistics are re-estimated on the probe's own training crops before freezing.
 `fraction` trains on a seeded subset of the training scenes (byol3d.data.dataset.select_fraction:
-nested, at least one scene, the same scenes for every method). Evaluation: every vertex of every
+nested, at least one scene, the same scenes for every method); `labelled_voxels` K keeps the labels of K
+voxels per training scene and ignores the rest (byol3d.data.dataset.sparse_labels: ScanNet's "limited
+annotations", the same voxels for every method and seed). Evaluation: every vertex of every
 validation scene (byol3d.eval.predict; with `tiled_eval`, predicted in crops of the training size),
 metrics by the ScanNet rule (byol3d.eval.metrics).
 
@@ -76,10 +78,11 @@ PROBE_FORMAT = "byol3d-probe-v1"
 
 
 def probe_identity(profile: Profile, data_root: str | Path, method: str, fraction: float = 1.0,
-                   checkpoint: str | Path | None = None) -> dict:
+                   checkpoint: str | Path | None = None, labelled_voxels: int = 0) -> dict:
     """What decides a probe's result: the config sections `method` reads (runtime fields left out, and
     the head's dropout unless the method trains the head), the method, the training scenes `fraction`
-    selects (two fractions that pick the same scenes share a run), the checkpoint's bytes and the content
+    selects (two fractions that pick the same scenes share a run), the labelled voxels per scene when not
+    all (absent otherwise, so fully labelled runs keep their keys), the checkpoint's bytes and the content
     fingerprint of the data."""
     _check_method(method, checkpoint)
     section = {"linear_probe": to_dict(profile.linear_probe)} if method in LINEAR_METHODS else \
@@ -91,6 +94,7 @@ def probe_identity(profile: Profile, data_root: str | Path, method: str, fractio
             "data": to_dict(profile.data), "eval": to_dict(profile.eval), **section,
             "run": profile.run.result_fields(), "method": method,
             "train_scenes": select_fraction(scenes, fraction, profile.data.subset_seed),
+            **({"labelled_voxels": labelled_voxels} if labelled_voxels else {}),
             "checkpoint": None if checkpoint is None else checkpoint_sha256(checkpoint),
             "data_content": data_fingerprint(data_root)}
 
@@ -176,8 +180,9 @@ def _fit_majority(model: PointNeXt, train_set: SegmentationDataset,
 
 
 def run_probe(profile: Profile, data_root: str | Path, method: str, out_dir: str | Path,
-              checkpoint: str | Path | None = None, fraction: float = 1.0) -> dict:
-    """Train `method` on `fraction` of the training scenes, evaluate on whole validation scenes, write
+              checkpoint: str | Path | None = None, fraction: float = 1.0, labelled_voxels: int = 0) -> dict:
+    """Train `method` on `fraction` of the training scenes (with `labelled_voxels` labelled voxels each
+    when > 0; 0 = every vertex), evaluate on whole validation scenes, write
     out_dir/{metrics.json, config.yaml, probe.pt, tensorboard/} (the folder appears complete or not at all)
     and return the metrics dict."""
     start = time.perf_counter()
@@ -189,11 +194,11 @@ def run_probe(profile: Profile, data_root: str | Path, method: str, out_dir: str
     if profile.run.keep_freed_memory:
         keep_freed_memory()
     model = _network(profile, method, checkpoint)  # a bad checkpoint stops here, naming the file
-    identity = probe_identity(profile, data_root, method, fraction, checkpoint)
+    identity = probe_identity(profile, data_root, method, fraction, checkpoint, labelled_voxels)
     linear, split = method in LINEAR_METHODS, profile.eval
     data = dataclasses.replace(profile.data, augment=profile.linear_probe.augment) if linear else profile.data
     train_set = SegmentationDataset(data_root, split.train_split, data, train=True, fraction=fraction,
-                                    seed=profile.run.seed)
+                                    seed=profile.run.seed, labelled_voxels=labelled_voxels)
     eval_set = EvalDataset(data_root, split.eval_split, profile.data, fraction=split.eval_fraction)
     for dataset in (train_set, eval_set):
         dataset.check_scenes()
@@ -209,7 +214,8 @@ def run_probe(profile: Profile, data_root: str | Path, method: str, out_dir: str
         confusion = evaluate(predictor, eval_set, device, model.cfg.num_classes, crop_points)
     metrics = {
         **segmentation_metrics(confusion),
-        "method": method, "fraction": fraction, "train_scenes": train_set.scene_ids,
+        "method": method, "fraction": fraction, "labelled_voxels": labelled_voxels,
+        "train_scenes": train_set.scene_ids,
         "eval_scenes": eval_set.scene_ids, "checkpoint": None if checkpoint is None else str(checkpoint),
         "model": to_dict(model.cfg), "config": to_dict(profile), "run_key": identity_key(identity),
         **record, "seconds": round(time.perf_counter() - start, 2),
@@ -253,6 +259,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--method", required=True, choices=METHODS)
     parser.add_argument("--checkpoint", type=Path, help="encoder.pt of a pre-training run (linear, finetune)")
     parser.add_argument("--fraction", type=float, default=1.0, help="share of training scenes (0, 1]")
+    parser.add_argument("--labelled-voxels", type=int, default=0,
+                        help="labelled voxels per training scene, the rest ignored (0 = every vertex labelled)")
     parser.add_argument("--config", default="quick", help=f"preset {list(PROFILES)} or a YAML file")
     parser.add_argument("--out", required=True, type=Path, help="run folder (replaced whole when the run ends)")
     parser.add_argument("--device", help="override the device: auto, cpu, cuda")
@@ -261,8 +269,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     overrides = ([f"run.device={args.device}"] if args.device else []) + args.set
     profile = apply_overrides(load_profile(args.config), overrides)
-    metrics = run_probe(profile, args.data, args.method, args.out, args.checkpoint, args.fraction)
-    print(f"{args.method} (fraction {args.fraction}): mIoU {metrics['miou']:.4f}  mAcc {metrics['macc']:.4f}  "
+    metrics = run_probe(profile, args.data, args.method, args.out, args.checkpoint, args.fraction,
+                        args.labelled_voxels)
+    labels = f", {args.labelled_voxels} labelled voxels per scene" if args.labelled_voxels else ""
+    print(f"{args.method} (fraction {args.fraction}{labels}): mIoU {metrics['miou']:.4f}  mAcc {metrics['macc']:.4f}  "
           f"OA {metrics['oa']:.4f}  -> {args.out / 'metrics.json'}")
     return metrics
 

@@ -14,6 +14,7 @@ Call `set_loader_epoch(loader, epoch)` (or `dataset.set_epoch`) at the start of 
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from byol3d.config import check_fields
 from byol3d.data.cache import list_scenes, load_scene
 from byol3d.data.errors import DataError
+from byol3d.data.labels import IGNORE_INDEX
 from byol3d.transforms import (AugmentConfig, VoxelGroups, augment, make_features, overlapping_crops, random_crop,
                                voxel_groups, voxelize)
 
@@ -39,7 +41,7 @@ class DataConfig:
     view_shift: float = 0.5  # BYOL view-2 centre within this fraction of view 1's radius of its centre
     view_min_overlap: float = 0.3  # wanted share of view-1 points also in view 2 ...
     view_tries: int = 8  # ... trying up to this many view-2 centres (else the best one is kept)
-    subset_seed: int = 0  # seed of the scene subset when training on a fraction (same for every method)
+    subset_seed: int = 0  # seed of the scene subset (a fraction) and of sparse labels (same for every method)
     cache_voxels: bool = True  # keep scenes in memory after their first read: voxel grouping (~19 B per
     #                            vertex) and arrays (~35 B per vertex, up to KEEP_SCENE_BYTES): fast items
 
@@ -91,6 +93,25 @@ def select_fraction(scene_ids: list[str], fraction: float, seed: int) -> list[st
     order = np.random.default_rng(seed).permutation(len(ids))
     count = max(1, int(round(fraction * len(ids))))
     return sorted(ids[i] for i in order[:count])
+
+
+def sparse_labels(label: np.ndarray, groups: VoxelGroups, count: int, seed: int | list[int]) -> np.ndarray:
+    """label (V,) with only the vertices of `count` voxels labelled, every other vertex IGNORE_INDEX.
+
+    The "limited annotations" setting of ScanNet's data-efficient benchmark (Hou et al., "Exploring
+    data-efficient 3D scene understanding with contrastive scene contexts", CVPR 2021): every training
+    scene, a few labelled points each. The voxels are drawn uniformly (`seed`) among those holding a
+    labelled vertex; a voxel is one point at the training resolution, so a crop holds at most `count`
+    labelled points of its scene.
+    """
+    if count < 1:
+        raise ValueError(f"sparse_labels: count must be >= 1, got {count}")
+    has_label = np.zeros(len(groups.starts), dtype=bool)  # (M,) voxels holding a labelled vertex
+    has_label[groups.inverse[label != IGNORE_INDEX]] = True
+    candidates = np.flatnonzero(has_label)
+    chosen = np.zeros(len(groups.starts), dtype=bool)
+    chosen[np.random.default_rng(seed).choice(candidates, size=min(count, len(candidates)), replace=False)] = True
+    return np.where(chosen[groups.inverse], label, IGNORE_INDEX)
 
 
 def _points_to_model(
@@ -185,12 +206,30 @@ class SegmentationDataset(_SceneDataset):
     with cfg.augment -> {coord (n,3), feat (n,7), label (n,), index (n,)}.
     train=False: the whole scene voxelised deterministically, not augmented -> the same keys plus
     inverse (V,) (vertex -> row), vertex_label (V,) (full-resolution labels) and scene_id (str).
+    labelled_voxels > 0 (training only): each scene keeps the labels of that many voxels (`sparse_labels`,
+    the same voxels for every run seed and method, drawn with cfg.subset_seed and the scene id).
     """
 
     def __init__(self, root: str | os.PathLike, split: str, cfg: DataConfig, train: bool,
-                 fraction: float = 1.0, seed: int = 0):
+                 fraction: float = 1.0, seed: int = 0, labelled_voxels: int = 0):
+        if labelled_voxels < 0 or (labelled_voxels and not train):
+            raise ValueError(f"SegmentationDataset: labelled_voxels={labelled_voxels} needs train=True and a "
+                             "count >= 1 (0 = every vertex labelled); evaluation scenes keep every label")
         super().__init__(root, split, cfg, fraction, seed)
-        self.train = train
+        self.train, self.labelled_voxels = train, labelled_voxels
+        self._sparse: dict[int, np.ndarray] = {}  # scene index -> its sparse labels (V,), read-only
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """As `_SceneDataset.load`, with the scene's sparse labels when `labelled_voxels` is set."""
+        coord, color, label = super().load(index)
+        if not self.labelled_voxels:
+            return coord, color, label
+        if index not in self._sparse:
+            seed = [self.cfg.subset_seed, zlib.crc32(self.scene_ids[index].encode())]
+            sparse = sparse_labels(label, self.voxels(index, coord), self.labelled_voxels, seed)
+            sparse.flags.writeable = False
+            self._sparse[index] = sparse
+        return coord, color, self._sparse[index]
 
     def __getitem__(self, index: int) -> dict:
         coord, color, label = self.load(index)
