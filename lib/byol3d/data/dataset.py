@@ -217,19 +217,21 @@ class SegmentationDataset(_SceneDataset):
                              "count >= 1 (0 = every vertex labelled); evaluation scenes keep every label")
         super().__init__(root, split, cfg, fraction, seed)
         self.train, self.labelled_voxels = train, labelled_voxels
-        self._sparse: dict[int, np.ndarray] = {}  # scene index -> its sparse labels (V,), read-only
+        self._labelled_rows: dict[int, np.ndarray] = {}  # scene index -> vertices keeping their label (small)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """As `_SceneDataset.load`, with the scene's sparse labels when `labelled_voxels` is set."""
         coord, color, label = super().load(index)
         if not self.labelled_voxels:
             return coord, color, label
-        if index not in self._sparse:
+        if index not in self._labelled_rows:
             seed = [self.cfg.subset_seed, zlib.crc32(self.scene_ids[index].encode())]
             sparse = sparse_labels(label, self.voxels(index, coord), self.labelled_voxels, seed)
-            sparse.flags.writeable = False
-            self._sparse[index] = sparse
-        return coord, color, self._sparse[index]
+            self._labelled_rows[index] = np.flatnonzero(sparse != IGNORE_INDEX)
+        rows = self._labelled_rows[index]
+        sparse = np.full_like(label, IGNORE_INDEX)
+        sparse[rows] = label[rows]
+        return coord, color, sparse
 
     def __getitem__(self, index: int) -> dict:
         coord, color, label = self.load(index)
