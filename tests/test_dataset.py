@@ -157,11 +157,12 @@ def test_sparse_labels_keep_whole_voxels_and_nothing_else():
     label = np.array([3, 4, 5, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX])
     groups = voxel_groups(coord, 1.0)
     for seed in range(5):
-        one = sparse_labels(label, groups, 1, seed)
+        one = sparse_labels(label, groups, 1, np.random.default_rng(seed))
         assert one.tolist() in ([3, 4] + [IGNORE_INDEX] * 4, [IGNORE_INDEX] * 2 + [5] + [IGNORE_INDEX] * 3)
-    np.testing.assert_array_equal(sparse_labels(label, groups, 10, 0), label)  # more voxels than labelled
+    everything = sparse_labels(label, groups, 10, np.random.default_rng(0))  # more voxels than are labelled
+    np.testing.assert_array_equal(everything, label)
     with pytest.raises(ValueError, match="count"):
-        sparse_labels(label, groups, 0, 0)
+        sparse_labels(label, groups, 0, np.random.default_rng(0))
 
 
 def test_sparse_label_datasets_label_the_same_voxels_for_every_run(synth_processed):

@@ -14,7 +14,6 @@ Call `set_loader_epoch(loader, epoch)` (or `dataset.set_epoch`) at the start of 
 from __future__ import annotations
 
 import os
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from byol3d.data.errors import DataError
 from byol3d.data.labels import IGNORE_INDEX
 from byol3d.transforms import (AugmentConfig, VoxelGroups, augment, make_features, overlapping_crops, random_crop,
                                voxel_groups, voxelize)
+from byol3d.utils.runtime import scene_rng
 
 
 @dataclass
@@ -95,12 +95,12 @@ def select_fraction(scene_ids: list[str], fraction: float, seed: int) -> list[st
     return sorted(ids[i] for i in order[:count])
 
 
-def sparse_labels(label: np.ndarray, groups: VoxelGroups, count: int, seed: int | list[int]) -> np.ndarray:
+def sparse_labels(label: np.ndarray, groups: VoxelGroups, count: int, rng: np.random.Generator) -> np.ndarray:
     """label (V,) with only the vertices of `count` voxels labelled, every other vertex IGNORE_INDEX.
 
     The "limited annotations" setting of ScanNet's data-efficient benchmark (Hou et al., "Exploring
     data-efficient 3D scene understanding with contrastive scene contexts", CVPR 2021): every training
-    scene, a few labelled points each. The voxels are drawn uniformly (`seed`) among those holding a
+    scene, a few labelled points each. The voxels are drawn uniformly (`rng`) among those holding a
     labelled vertex; a voxel is one point at the training resolution, so a crop holds at most `count`
     labelled points of its scene.
     """
@@ -110,7 +110,7 @@ def sparse_labels(label: np.ndarray, groups: VoxelGroups, count: int, seed: int 
     has_label[groups.inverse[label != IGNORE_INDEX]] = True
     candidates = np.flatnonzero(has_label)
     chosen = np.zeros(len(groups.starts), dtype=bool)
-    chosen[np.random.default_rng(seed).choice(candidates, size=min(count, len(candidates)), replace=False)] = True
+    chosen[rng.choice(candidates, size=min(count, len(candidates)), replace=False)] = True
     return np.where(chosen[groups.inverse], label, IGNORE_INDEX)
 
 
@@ -225,8 +225,8 @@ class SegmentationDataset(_SceneDataset):
         if not self.labelled_voxels:
             return coord, color, label
         if index not in self._labelled_rows:
-            seed = [self.cfg.subset_seed, zlib.crc32(self.scene_ids[index].encode())]
-            sparse = sparse_labels(label, self.voxels(index, coord), self.labelled_voxels, seed)
+            rng = scene_rng(self.scene_ids[index], self.cfg.subset_seed)
+            sparse = sparse_labels(label, self.voxels(index, coord), self.labelled_voxels, rng)
             self._labelled_rows[index] = np.flatnonzero(sparse != IGNORE_INDEX)
         rows = self._labelled_rows[index]
         sparse = np.full_like(label, IGNORE_INDEX)

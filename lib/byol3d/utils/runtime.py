@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import os
 import random
+import zlib
 
 import numpy as np
 import torch
@@ -28,6 +29,12 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def scene_rng(scene_id: str, seed: int) -> np.random.Generator:
+    """Independent stream per (seed, scene id): a scene's draws do not depend on which other scenes exist
+    or their order (SynthRooms regenerates any scene alone; sparse labels pick the same voxels per room)."""
+    return np.random.default_rng([seed, zlib.crc32(scene_id.encode())])
 
 
 def fast_bf16(device: torch.device) -> bool:

@@ -25,6 +25,7 @@ from byol3d.data.synthrooms.layout import Room, make_room
 from byol3d.data.synthrooms.palette import paint, pick, shade
 from byol3d.data.synthrooms.rooms import ROOM_TYPES, SCENE_TYPES, furnish
 from byol3d.data.synthrooms.shapes import Surface, grid, merge, rot_z, subset, transform
+from byol3d.utils.runtime import scene_rng
 
 DEPTH_NOISE = 0.004  # metres, std along the normal
 UNANNOTATED_SEGMENTS = 0.03  # fraction of segments of large objects left out of every segGroup
@@ -49,11 +50,6 @@ class SynthScene:
     def aligned_coord(self) -> np.ndarray:
         """(V, 3) float64 vertices in the axis-aligned room frame."""
         return self.coord.astype(np.float64) @ self.axis_alignment[:3, :3].T + self.axis_alignment[:3, 3]
-
-
-def scene_rng(scene_id: str, seed: int) -> np.random.Generator:
-    """Independent stream per (seed, scene id): any scene can be regenerated alone."""
-    return np.random.default_rng([seed, zlib.crc32(scene_id.encode())])
 
 
 def room_type_of(scene_id: str, seed: int) -> str:
