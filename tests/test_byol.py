@@ -14,6 +14,7 @@ from torch import nn
 from byol3d.byol.ema import ema_update, tau_base_for, tau_schedule
 from byol3d.byol.heads import MLPHead
 from byol3d.byol.loss import match_views, normalized_mse, pool_regions, pool_scenes, region_ids, symmetric_loss
+from byol3d.byol.masking import mask_cells, masked_view
 from byol3d.byol.model import loss_kinds
 from byol3d.byol.monitor import collapse_std, mean_cosine
 from byol3d.train.checkpoint import CheckpointError, load_checkpoint, restore_rng, save_checkpoint
@@ -222,3 +223,33 @@ def test_corrupt_or_missing_checkpoint_gives_clear_error(tmp_path):
         load_checkpoint(path)
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_mask_hides_whole_cells_at_the_asked_ratio():
+    """Points at the same place are masked alike (a cell is all or nothing), about `ratio` of a large
+    uniform set is masked, the same generator gives the same mask, and ratio 0 masks nothing."""
+    rng = torch.Generator().manual_seed(0)
+    coord = torch.rand(20000, 3, generator=rng) * 6.0  # (N, 3) metres
+    coord = torch.cat([coord, coord])  # every point twice: rows i and i + 20000 share a cell
+    offset = torch.tensor([40000])
+    masked = mask_cells(coord, offset, 0.3, 0.5, torch.Generator().manual_seed(1))
+    assert torch.equal(masked[:20000], masked[20000:])
+    assert 0.4 < masked.float().mean() < 0.6
+    assert torch.equal(masked, mask_cells(coord, offset, 0.3, 0.5, torch.Generator().manual_seed(1)))
+    assert not torch.equal(masked, mask_cells(coord, offset, 0.3, 0.5, torch.Generator().manual_seed(2)))
+    assert not mask_cells(coord, offset, 0.3, 0.0, rng).any()
+    with pytest.raises(ValueError, match="ratio"):
+        mask_cells(coord, offset, 0.3, 1.0)
+    with pytest.raises(ValueError, match="size"):
+        mask_cells(coord, offset, 0.0, 0.5)
+
+
+def test_masked_view_zeroes_features_only_and_leaves_the_view_alone():
+    view = {"coord": torch.rand(6, 3), "feat": torch.rand(6, 7) + 1.0, "offset": torch.tensor([6])}
+    before = {k: v.clone() for k, v in view.items()}
+    masked = torch.tensor([True, False, False, True, False, False])
+    out = masked_view(view, masked)
+    assert torch.equal(out["feat"][masked], torch.zeros(2, 7))
+    assert torch.equal(out["feat"][~masked], view["feat"][~masked])
+    assert out["coord"] is view["coord"] and out["offset"] is view["offset"]
+    assert all(torch.equal(view[k], before[k]) for k in view)

@@ -25,7 +25,7 @@ from byol3d.config import ConfigError, save_yaml
 from byol3d.data.cache import list_scenes
 from byol3d.data.dataset import DataConfig, TwoViewDataset, collate_views
 from byol3d.models.config import PointNeXtConfig
-from byol3d.pretrain import run_pretrain
+from byol3d.pretrain import pretrain_identity, run_pretrain
 from byol3d.profile import ByolConfig, Profile, load_profile
 from byol3d.train.metrics_log import METRIC_KEYS
 from byol3d.train.checkpoint import load_checkpoint, load_pretrained
@@ -47,6 +47,8 @@ def _tiny(*overrides: str) -> Profile:
         ("tau_base", 0.0, "tau_base"),
         ("loss", "contrastive", "loss: must be kinds of ['global', 'region', 'dense'] joined by '+'"),
         ("region_size", 0.0, "region_size: must be > 0"),
+        ("mask_ratio", 1.0, "mask_ratio: must be in [0, 1)"),
+        ("mask_size", 0.0, "mask_size: must be > 0"),
         ("steps", 0, "steps (or epochs) must be a positive number"),
         ("batch_size", 1, "batch_size: must be >= 2"),
         ("pool", "sum", "pool"),
@@ -120,6 +122,29 @@ def test_shared_neighbour_plans_give_the_same_loss(synth_processed):
         outputs = model(view1, view2, generator=torch.Generator().manual_seed(0), share_plans=share)
         losses.append(byol_objective(outputs, model.kinds)[0].item())
     assert losses[0] == losses[1]
+
+
+def test_masked_online_views_leave_the_target_alone(synth_processed):
+    """With a mask, only the online network's input changes: the target's projections are those of an
+    unmasked model with the same weights, the online predictions are not."""
+    view1, view2 = _views(synth_processed)
+    outputs = []
+    for ratio in (0.0, 0.5):
+        torch.manual_seed(0)
+        model = BYOL(PointNeXtConfig.S(), loss="region+dense", proj_hidden=64, proj_out=32, dense_pairs=128,
+                     mask_ratio=ratio, mask_size=0.2)
+        outputs.append(model(view1, view2, generator=torch.Generator().manual_seed(0)))
+    plain, masked = outputs
+    assert torch.equal(plain["t_dense"], masked["t_dense"]) and torch.equal(plain["t_region"], masked["t_region"])
+    assert not torch.allclose(plain["q_dense"], masked["q_dense"])
+
+
+def test_the_mask_enters_the_run_key_only_when_on(synth_processed):
+    """Runs from before the mask existed keep their keys: its fields are in the identity only when it is on."""
+    off = pretrain_identity(_tiny(), synth_processed)["byol"]
+    on = pretrain_identity(_tiny("byol.mask_ratio=0.5"), synth_processed)["byol"]
+    assert "mask_ratio" not in off and "mask_size" not in off
+    assert on["mask_ratio"] == 0.5 and on["mask_size"] == ByolConfig().mask_size
 
 
 def _metrics(run: Path) -> list[dict]:

@@ -49,11 +49,14 @@ from byol3d.utils.runtime import bf16_active, bf16_autocast, keep_freed_memory, 
 
 
 def pretrain_identity(profile: Profile, data_root: str | Path) -> dict:
-    """What decides a pre-training's result: the config sections it reads (runtime fields left out, and
-    the segmentation head's dropout: it never trains the head) and the content fingerprint of its
-    training split."""
+    """What decides a pre-training's result: the config sections it reads (runtime fields left out, the
+    segmentation head's dropout: it never trains the head, and the mask's fields when it is off, so runs
+    from before it keep their keys) and the content fingerprint of its training split."""
+    byol = to_dict(profile.byol)
+    if profile.byol.mask_ratio == 0.0:
+        del byol["mask_ratio"], byol["mask_size"]
     return {"model": profile.model.result_fields(trains_head=False), "data": to_dict(profile.data),
-            "byol": to_dict(profile.byol), "run": profile.run.result_fields(),
+            "byol": byol, "run": profile.run.result_fields(),
             "data_content": data_fingerprint(data_root, (profile.byol.split,))}
 
 
@@ -171,7 +174,7 @@ def build_training(profile: Profile, info: DistInfo, total: int):
     byol = profile.byol
     seed_everything(profile.run.seed)  # same seed on every rank: identical initial weights
     model = BYOL(profile.model, byol.loss, byol.pool, byol.proj_hidden, byol.proj_out, byol.dense_pairs,
-                 byol.region_size)
+                 byol.region_size, byol.mask_ratio, byol.mask_size)
     freeze_for_training(model)
     model = prepare_batchnorm(model, info).to(info.device)
     params = model.trainable_parameters()

@@ -40,6 +40,9 @@ class ByolConfig:
     dense_weight: float = 1.0  # weight of the dense term when it is summed with others
     dense_pairs: int = 1024  # shared points per scene compared by the region / dense losses (sub-sampled)
     region_size: float = 0.5  # metres: grid cell of the region loss
+    mask_ratio: float = 0.0  # share of grid cells whose input features the online network does not see
+    #                          (byol3d.byol.masking, after MSC / Sonata); 0 = off, the target sees all
+    mask_size: float = 0.2  # metres: grid cell of the mask
     proj_hidden: int = 4096  # hidden width of projector and predictor (paper: 4096)
     proj_out: int = 256  # projection size (paper: 256)
     tau_base: float | None = None  # EMA rate at step 0, cosine-increased to 1; None: by the run-length
@@ -59,6 +62,8 @@ class ByolConfig:
             (self.pool in ("mean", "max"), "pool", "must be 'mean' or 'max'"),
             (self.dense_weight > 0, "dense_weight", "must be > 0"),
             (self.region_size > 0, "region_size", "must be > 0 metres"),
+            (0.0 <= self.mask_ratio < 1.0, "mask_ratio", "must be in [0, 1) (0 = no mask)"),
+            (self.mask_size > 0, "mask_size", "must be > 0 metres"),
             (self.dense_pairs >= 2, "dense_pairs", "must be >= 2 (BatchNorm in the heads)"),
             (self.proj_hidden >= 1 and self.proj_out >= 1, "proj_hidden", "proj_hidden and proj_out must be >= 1"),
             (self.tau_base is None or 0.0 < self.tau_base < 1.0, "tau_base",

@@ -17,6 +17,8 @@ encoder stage per scene view (byol3d.byol.loss.pool_scenes); "dense" compares de
 point on the points the two views share; "region" averages those shared points' decoder features per
 cell of a coarse grid (byol3d.byol.loss.region_ids). PointNeXt's segmentation head is never used here;
 with the global loss alone the decoder is not used either (`freeze_for_training` freezes both).
+With `mask_ratio` > 0 the online network sees each view with the input features of random grid cells
+hidden (byol3d.byol.masking, after MSC and Sonata), while the target sees it whole.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from torch import nn
 
 from byol3d.byol.heads import MLPHead
 from byol3d.byol.loss import match_views, pool_regions, pool_scenes, region_ids
+from byol3d.byol.masking import mask_cells, masked_view
 from byol3d.models.config import PointNeXtConfig
 from byol3d.models.pointnext import NeighbourPlan, PointNeXt
 from byol3d.ops import offset_to_batch
@@ -114,9 +117,11 @@ class BYOL(nn.Module):
     """Online and target networks (see the module docstring): forward(view1, view2) -> outputs."""
 
     def __init__(self, cfg: PointNeXtConfig, loss: str = "global", pool: str = "mean", proj_hidden: int = 4096,
-                 proj_out: int = 256, dense_pairs: int = 1024, region_size: float = 0.5):
+                 proj_out: int = 256, dense_pairs: int = 1024, region_size: float = 0.5, mask_ratio: float = 0.0,
+                 mask_size: float = 0.2):
         super().__init__()
         self.dense_pairs, self.region_size = dense_pairs, region_size
+        self.mask_ratio, self.mask_size = mask_ratio, mask_size  # online views' masked cells (byol3d.byol.masking)
         self.online = OnlineNetwork(ProjectedBackbone(cfg, loss, pool, proj_hidden, proj_out), proj_hidden, proj_out)
         self.target = copy.deepcopy(self.online.net)  # moved only by the EMA update of the training loop
 
@@ -146,16 +151,24 @@ class BYOL(nn.Module):
         region, num_regions = region_ids(view1["coord"][rows1], scene, self.region_size)
         return SharedPoints(rows1, rows2, region, num_regions)
 
+    def online_view(self, view: dict, generator: torch.Generator | None) -> dict:
+        """What the online network sees of a view: the view itself, or with `mask_ratio` of its grid cells'
+        input features hidden (the target always sees the whole view)."""
+        if self.mask_ratio == 0.0:
+            return view
+        return masked_view(view, mask_cells(view["coord"], view["offset"], self.mask_size, self.mask_ratio, generator))
+
     def forward(self, view1: dict, view2: dict, generator: torch.Generator | None = None,
                 share_plans: bool = True) -> dict[str, torch.Tensor]:
         """Both views (offset batches) -> for each kind of the loss, view axis first: 'q_<kind>' (2, M, d)
         online predictions, 'z_<kind>' (2, M, d) online projections, 't_<kind>' (2, M, d) target
-        projections (no gradient). `generator` draws the shared points. share_plans=False makes the
-        target search its own (identical) neighbours: the reference path bench/train_step.py times."""
+        projections (no gradient). `generator` draws the shared points (then the masks). share_plans=False
+        makes the target search its own (identical) neighbours: the reference path bench/train_step.py times."""
         shared = self.match(view1, view2, generator)
         rows1, rows2 = (None, None) if shared is None else (shared.rows1, shared.rows2)
         plan1, plan2 = self.online.net.plan(view1), self.online.net.plan(view2)
-        out = self.online(view1, plan1, view2, plan2, shared)
+        online1, online2 = self.online_view(view1, generator), self.online_view(view2, generator)
+        out = self.online(online1, plan1, online2, plan2, shared)
         if not share_plans:
             plan1, plan2 = self.target.plan(view1), self.target.plan(view2)
         with torch.no_grad():
