@@ -61,8 +61,7 @@ def ablation_plan(profile: str, device: str = "auto") -> AblationPlan:
         base = dataclasses.replace(
             main, data=SMALL_DATA[profile],
             byol=dataclasses.replace(main.byol, steps=steps, epochs=0, warmup=min(2, steps - 1), ckpt_every=steps),
-            linear_probe=dataclasses.replace(lp, steps=min(lp.steps, 100),
-                                             points_per_scene=min(lp.points_per_scene, 2000)))
+            linear_probe=dataclasses.replace(lp, steps=min(lp.steps, 100)))
     return AblationPlan(base, PROBE_FRACTION[profile], ABLATION_SEEDS[profile], setting_grid(base))
 
 
