@@ -67,6 +67,37 @@ def test_chunked_and_row_features_equal_full_features(synth_processed, one_threa
     torch.testing.assert_close(extract_features(net, batch, "decoder", rows), full[rows, -net.decoder_channels:])
 
 
+def test_batched_feature_cache_equals_one_scene_passes(synth_processed, one_thread):
+    """The probe's feature cache computed several crops per pass holds the same points, with the same
+    features, as one crop per pass: batching is only a speed-up."""
+    net = freeze(_small_net())
+    train_set = SegmentationDataset(synth_processed, "train", DataConfig(voxel_max=1500), train=True)
+    assert len(train_set) >= 3  # batches of 2 scenes then include a short last batch
+    single = collect_features(net, train_set, "both", torch.device("cpu"), points_per_scene=200, seed=3)
+    batched = collect_features(net, train_set, "both", torch.device("cpu"), points_per_scene=200, seed=3,
+                               scenes_per_pass=2)
+    assert torch.equal(batched[1], single[1])
+    torch.testing.assert_close(batched[0], single[0], atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="scenes_per_batch"):
+        collect_features(net, train_set, "both", torch.device("cpu"), points_per_scene=200, scenes_per_pass=0)
+
+
+def test_standardize_statistics_match_torch():
+    """The chunked column std of fit_normalization equals torch's; constant columns and a single row keep
+    std 1, so nothing is divided by zero."""
+    torch.manual_seed(0)
+    feats = 5.0 + 3.0 * torch.randn(70_000, 6)  # more rows than one chunk
+    feats[:, 2] = 4.0  # a constant feature
+    probe = LinearProbe(6, NUM_CLASSES, "standardize")
+    probe.fit_normalization(feats)
+    torch.testing.assert_close(probe.mean, feats.mean(dim=0))
+    expected = feats.double().std(dim=0).float()
+    expected[2] = 1.0
+    torch.testing.assert_close(probe.std, expected, atol=1e-6, rtol=1e-5)
+    probe.fit_normalization(feats[:1])
+    assert torch.equal(probe.std, torch.ones(6))
+
+
 def test_frozen_means_frozen(synth_processed, one_thread):
     net = freeze(_small_net())
     before = {k: v.clone() for k, v in net.state_dict().items()}  # weights and BatchNorm statistics

@@ -75,6 +75,7 @@ LINEAR_METHODS = ("linear", "random", "raw")  # frozen features + linear layer
 FROZEN_NETWORK_METHODS = ("linear", "random")  # linear probe on a frozen PointNeXt's features
 NETWORK_METHODS = ("finetune", "scratch")  # the whole network trained with labels
 PROBE_FORMAT = "byol3d-probe-v1"
+CROPS_PER_PASS = 8  # training crops whose frozen features are computed in one pass (like predict's tiles)
 
 
 def probe_identity(profile: Profile, data_root: str | Path, method: str, fraction: float = 1.0,
@@ -143,7 +144,7 @@ def _fit_linear(profile: Profile, method: str, backbone: PointNeXt, train_set: S
         train_set.set_epoch(epoch)  # a new crop of every scene
         with bf16_autocast(device, profile.run.amp):
             cached.append(collect_features(backbone, train_set, kind, device, lp.points_per_scene,
-                                           seed=seed + epoch))
+                                           seed=seed + epoch, scenes_per_pass=CROPS_PER_PASS))
     feats, labels = torch.cat([f for f, _ in cached]), torch.cat([l for _, l in cached])
     probe = LinearProbe(feature_dim(backbone, kind), backbone.cfg.num_classes, lp.normalize).to(device)
     losses = train_linear(probe, feats, labels, lp.steps, lp.lr, lp.weight_decay, lp.batch, seed)

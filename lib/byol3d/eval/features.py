@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from tqdm import tqdm  # plain bars: widget bars break the offline HTML report
 
-from byol3d.data.dataset import SegmentationDataset, collate_scenes
+from byol3d.data.dataset import SegmentationDataset, batch_to, collate_scenes
 from byol3d.data.labels import IGNORE_INDEX
 from byol3d.models.pointnext import EncoderOutput, PointNeXt
 
@@ -123,11 +123,16 @@ def recalibrate_batchnorm(model: PointNeXt, batches: Iterable[dict]) -> PointNeX
     return model.eval()
 
 
-def scene_batches(dataset: SegmentationDataset, device: torch.device, desc: str) -> Iterator[dict]:
-    """One-scene batches (whole scenes when dataset.train is False) moved to `device`, with a progress bar."""
-    for i in tqdm(range(len(dataset)), desc=desc, leave=False):
-        batch = collate_scenes([dataset[i]])
-        yield {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+def scene_batches(dataset: SegmentationDataset, device: torch.device, desc: str,
+                  scenes_per_batch: int = 1) -> Iterator[dict]:
+    """Offset batches of `scenes_per_batch` consecutive scenes (whole scenes when dataset.train is False)
+    moved to `device`, with a progress bar. Every network op works per scene, so a frozen network's
+    output for a scene does not depend on the scenes batched with it; batching only saves per-pass work."""
+    if scenes_per_batch < 1:
+        raise ValueError(f"scenes_per_batch must be >= 1, got {scenes_per_batch}")
+    for first in tqdm(range(0, len(dataset), scenes_per_batch), desc=desc, leave=False):
+        items = [dataset[i] for i in range(first, min(first + scenes_per_batch, len(dataset)))]
+        yield batch_to(collate_scenes(items), device)
 
 
 def sample_points(labels: np.ndarray, count: int, balanced: bool, rng: np.random.Generator) -> np.ndarray:
@@ -149,8 +154,11 @@ def sample_points(labels: np.ndarray, count: int, balanced: bool, rng: np.random
 
 
 def collect_features(model: PointNeXt, dataset: SegmentationDataset, kind: str, device: torch.device,
-                     points_per_scene: int, balanced: bool = False, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frozen features of up to `points_per_scene` labelled points of every scene, computed once.
+                     points_per_scene: int, balanced: bool = False, seed: int = 0,
+                     scenes_per_pass: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen features of up to `points_per_scene` labelled points of every scene, computed once,
+    `scenes_per_pass` scenes per network pass (the same points and, up to float rounding, the same
+    features whatever the batching).
 
     Returns features (M, feature_dim) float32 and labels (M,) int64, both on the CPU. This is the
     in-memory feature cache the linear probe trains on, and the sample behind the embedding plots.
@@ -159,9 +167,12 @@ def collect_features(model: PointNeXt, dataset: SegmentationDataset, kind: str, 
         raise ValueError("collect_features needs a frozen network; call freeze(model) first")
     rng = np.random.default_rng(seed)
     feats, labels = [], []
-    for batch in scene_batches(dataset, device, desc=f"features ({kind})"):
-        label = batch["label"].cpu().numpy()
-        rows = torch.from_numpy(sample_points(label, points_per_scene, balanced, rng))
+    for batch in scene_batches(dataset, device, f"features ({kind})", scenes_per_pass):
+        label = batch["label"].cpu().numpy()  # (N,)
+        ends = batch["offset"].tolist()  # (B,)
+        rows = torch.from_numpy(np.concatenate([  # (R,) sorted batch rows, scene by scene
+            start + sample_points(label[start:end], points_per_scene, balanced, rng)
+            for start, end in zip([0, *ends[:-1]], ends)]))
         feats.append(extract_features(model, batch, kind, rows.to(device)).float().cpu())
         labels.append(torch.from_numpy(label)[rows])
     return torch.cat(feats), torch.cat(labels)
