@@ -44,7 +44,8 @@ def interleaved(reference, ours, repeats: int) -> tuple[float, float, object, ob
             start = time.perf_counter()
             results[name] = fn()
             times[name].append(time.perf_counter() - start)
-    return statistics.median(times["reference"]), statistics.median(times["ours"]), results["reference"], results["ours"]
+    ref_s, ours_s = statistics.median(times["reference"]), statistics.median(times["ours"])
+    return ref_s, ours_s, results["reference"], results["ours"]
 
 
 def feature_cache_case(data_root: str, repeats: int) -> dict:
@@ -56,9 +57,9 @@ def feature_cache_case(data_root: str, repeats: int) -> dict:
     net = freeze(PointNeXt(profile.model).to(device))
     points = profile.linear_probe.points_per_scene
 
-    def cache(scenes_per_pass: int):
+    def cache(scenes_per_batch: int):
         with bf16_autocast(device, profile.run.amp):
-            return collect_features(net, train_set, "both", device, points, seed=0, scenes_per_pass=scenes_per_pass)
+            return collect_features(net, train_set, "both", device, points, seed=0, scenes_per_batch=scenes_per_batch)
 
     cache(CROPS_PER_PASS)  # warm-up: the first pass reads every room from disk
     ref_s, ours_s, (ref_f, ref_l), (our_f, our_l) = interleaved(lambda: cache(1), lambda: cache(CROPS_PER_PASS),

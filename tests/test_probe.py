@@ -75,11 +75,11 @@ def test_batched_feature_cache_equals_one_scene_passes(synth_processed, one_thre
     assert len(train_set) >= 3  # batches of 2 scenes then include a short last batch
     single = collect_features(net, train_set, "both", torch.device("cpu"), points_per_scene=200, seed=3)
     batched = collect_features(net, train_set, "both", torch.device("cpu"), points_per_scene=200, seed=3,
-                               scenes_per_pass=2)
+                               scenes_per_batch=2)
     assert torch.equal(batched[1], single[1])
     torch.testing.assert_close(batched[0], single[0], atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="scenes_per_batch"):
-        collect_features(net, train_set, "both", torch.device("cpu"), points_per_scene=200, scenes_per_pass=0)
+        collect_features(net, train_set, "both", torch.device("cpu"), points_per_scene=200, scenes_per_batch=0)
 
 
 def test_standardize_statistics_match_torch():

@@ -144,7 +144,7 @@ def _fit_linear(profile: Profile, method: str, backbone: PointNeXt, train_set: S
         train_set.set_epoch(epoch)  # a new crop of every scene
         with bf16_autocast(device, profile.run.amp):
             cached.append(collect_features(backbone, train_set, kind, device, lp.points_per_scene,
-                                           seed=seed + epoch, scenes_per_pass=CROPS_PER_PASS))
+                                           seed=seed + epoch, scenes_per_batch=CROPS_PER_PASS))
     feats, labels = torch.cat([f for f, _ in cached]), torch.cat([l for _, l in cached])
     probe = LinearProbe(feature_dim(backbone, kind), backbone.cfg.num_classes, lp.normalize).to(device)
     losses = train_linear(probe, feats, labels, lp.steps, lp.lr, lp.weight_decay, lp.batch, seed)

@@ -28,6 +28,7 @@ from tqdm import tqdm  # plain bars: widget bars break the offline HTML report
 from byol3d.data.dataset import SegmentationDataset, batch_to, collate_scenes
 from byol3d.data.labels import IGNORE_INDEX
 from byol3d.models.pointnext import EncoderOutput, PointNeXt
+from byol3d.ops.common import scene_ranges
 
 FEATURE_KINDS = ("hypercolumn", "decoder", "both", "input")
 
@@ -155,9 +156,9 @@ def sample_points(labels: np.ndarray, count: int, balanced: bool, rng: np.random
 
 def collect_features(model: PointNeXt, dataset: SegmentationDataset, kind: str, device: torch.device,
                      points_per_scene: int, balanced: bool = False, seed: int = 0,
-                     scenes_per_pass: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+                     scenes_per_batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen features of up to `points_per_scene` labelled points of every scene, computed once,
-    `scenes_per_pass` scenes per network pass (the same points and, up to float rounding, the same
+    `scenes_per_batch` scenes per network pass (the same points and, up to float rounding, the same
     features whatever the batching).
 
     Returns features (M, feature_dim) float32 and labels (M,) int64, both on the CPU. This is the
@@ -167,12 +168,11 @@ def collect_features(model: PointNeXt, dataset: SegmentationDataset, kind: str, 
         raise ValueError("collect_features needs a frozen network; call freeze(model) first")
     rng = np.random.default_rng(seed)
     feats, labels = [], []
-    for batch in scene_batches(dataset, device, f"features ({kind})", scenes_per_pass):
+    for batch in scene_batches(dataset, device, f"features ({kind})", scenes_per_batch):
         label = batch["label"].cpu().numpy()  # (N,)
-        ends = batch["offset"].tolist()  # (B,)
         rows = torch.from_numpy(np.concatenate([  # (R,) sorted batch rows, scene by scene
             start + sample_points(label[start:end], points_per_scene, balanced, rng)
-            for start, end in zip([0, *ends[:-1]], ends)]))
+            for start, end in scene_ranges(batch["offset"].tolist())]))
         feats.append(extract_features(model, batch, kind, rows.to(device)).float().cpu())
         labels.append(torch.from_numpy(label)[rows])
     return torch.cat(feats), torch.cat(labels)
