@@ -1,7 +1,7 @@
-"""The frozen linear probe's two costliest steps before evaluation, old way against new, side by side.
+"""The probe's costliest steps, old way against new, side by side.
 
-Two cases on the quick preset's probe inputs (SynthRooms training rooms, a random-init PointNeXt-S,
-bfloat16 autocast where the CPU has fast bf16, as `byol3d.probe` runs it):
+Four cases on the quick preset's probe inputs (SynthRooms rooms, a random-init PointNeXt-S, bfloat16
+autocast where the CPU has fast bf16, as `byol3d.probe` runs it):
   feature_cache  frozen features (hypercolumn + decoder) of 1,000 points of one crop of every training
                  room: one crop per network pass (reference) against `byol3d.probe.CROPS_PER_PASS`
                  crops per pass (ours). Both see the same crops and keep the same points
@@ -11,6 +11,12 @@ bfloat16 autocast where the CPU has fast bf16, as `byol3d.probe` runs it):
                  (16 crops x 30 rooms x 1,000 points, 1,024 features; random numbers, as only the shape
                  matters): torch's column-wise std (reference) against the chunked sums of
                  `LinearProbe.fit_normalization` (ours); `max_abs_std_diff` between the two.
+  evaluation_frozen / evaluation_network
+                 scoring every validation room crop by crop, as `byol3d.probe` does, with a frozen
+                 network's linear probe (hypercolumn + decoder, standardised) or with the network's own
+                 head (the finetune / scratch arms): every crop batch's neighbour search done anew
+                 (reference) against the plans of a `PlanCache` filled by one earlier evaluation (ours;
+                 `fill_s` is that first evaluation). `same_confusion`: all three give the same confusion.
 Times are medians of interleaved repeats (reference, ours, reference, ...).
 
     .venv/bin/python bench/probe_cost.py      # one JSON line per case
@@ -24,13 +30,16 @@ import json
 import statistics
 import time
 
+import numpy as np
 import torch
 
-from byol3d.data.dataset import SegmentationDataset
-from byol3d.eval.features import collect_features, freeze
-from byol3d.eval.linear import LinearProbe
+from byol3d.data.dataset import EvalDataset, SegmentationDataset, collate_scenes
+from byol3d.eval.features import collect_features, extract_features, freeze
+from byol3d.eval.linear import FrozenProbeModel, LinearProbe
+from byol3d.eval.plan_cache import PlanCache
+from byol3d.eval.predict import evaluate
 from byol3d.models.pointnext import PointNeXt
-from byol3d.probe import CROPS_PER_PASS
+from byol3d.probe import CROPS_PER_PASS, VALIDATION_PLANS
 from byol3d.profile import Profile
 from byol3d.utils.runtime import bf16_autocast, pick_device
 
@@ -85,15 +94,61 @@ def standardize_case(rows: int, dim: int, repeats: int) -> dict:
             "max_abs_std_diff": float((ref_std - our_std).abs().max())}
 
 
+def _random_probe(net: PointNeXt, train_set: SegmentationDataset, device: torch.device) -> FrozenProbeModel:
+    """A linear probe with random weights, standardised on the frozen net's features of one training crop."""
+    feats = extract_features(freeze(net), collate_scenes([train_set[0]]), "both")
+    probe = LinearProbe(feats.shape[1], net.cfg.num_classes, "standardize")
+    probe.fit_normalization(feats)
+    torch.nn.init.normal_(probe.linear.weight, std=feats.shape[1] ** -0.5)
+    return FrozenProbeModel(net, probe.to(device), "both")
+
+
+def evaluation_case(data_root: str, predictor: str, repeats: int) -> dict:
+    profile = Profile.quick()
+    device = pick_device(profile.run.device)
+    eval_set = EvalDataset(data_root, profile.eval.eval_split, profile.data, fraction=profile.eval.eval_fraction)
+    torch.manual_seed(0)
+    net = PointNeXt(profile.model).to(device).eval()
+    if predictor == "frozen":
+        train_set = SegmentationDataset(data_root, profile.eval.train_split, profile.data, train=True, seed=0)
+        model = _random_probe(net, train_set, device)
+    else:
+        model = net
+    cache = PlanCache(VALIDATION_PLANS.max_bytes)
+
+    def score(plans: PlanCache | None) -> np.ndarray:
+        with bf16_autocast(device, profile.run.amp):
+            return evaluate(model, eval_set, device, net.cfg.num_classes, profile.data.voxel_max, plans)
+
+    start = time.perf_counter()
+    filled = score(cache)
+    fill_s = time.perf_counter() - start
+    ref_s, ours_s, ref_c, our_c = interleaved(lambda: score(None), lambda: score(cache), repeats)
+    return {"case": f"evaluation_{predictor}", "rooms": len(eval_set), "crop_batches": len(cache),
+            "reference_s": round(ref_s, 3), "ours_s": round(ours_s, 3), "speedup": round(ref_s / ours_s, 2),
+            "fill_s": round(fill_s, 3), "cache_mb": round(cache.bytes / 2**20, 1),
+            "same_confusion": bool(np.array_equal(ref_c, our_c) and np.array_equal(ref_c, filled))}
+
+
+CASES = ("feature_cache", "standardize", "evaluation_frozen", "evaluation_network")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/synthrooms/processed", help="preprocessed cache (make data)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each way per case")
     parser.add_argument("--rows", type=int, default=480_000, help="standardize: cached points (16 x 30 x 1,000)")
     parser.add_argument("--dim", type=int, default=1024, help="standardize: features per point (quick probe)")
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="cases to run, in order")
     args = parser.parse_args()
-    print(json.dumps(feature_cache_case(args.data, args.repeats)), flush=True)
-    print(json.dumps(standardize_case(args.rows, args.dim, args.repeats)), flush=True)
+    for case in args.cases:
+        if case == "feature_cache":
+            row = feature_cache_case(args.data, args.repeats)
+        elif case == "standardize":
+            row = standardize_case(args.rows, args.dim, args.repeats)
+        else:
+            row = evaluation_case(args.data, case.removeprefix("evaluation_"), args.repeats)
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from tqdm import tqdm  # plain bars: widget bars break the offline HTML report
 
 from byol3d.data.labels import IGNORE_INDEX
 from byol3d.eval.features import freeze, iter_features
-from byol3d.models.pointnext import PointNeXt
+from byol3d.models.pointnext import NeighbourPlan, PointNeXt
 
 NORMALIZATIONS = ("standardize", "l2", "none")
 
@@ -92,29 +92,41 @@ class FrozenProbeModel(nn.Module):
         self.backbone.eval()
         return self
 
-    def forward(self, batch: dict) -> torch.Tensor:
-        """batch -> logits (N, classes)."""
-        if self.probe.normalize in ("standardize", "none") and self.kind in ("hypercolumn", "both"):
-            return self._project_then_interpolate(batch)
+    def _projects(self) -> bool:
+        """Whether forward maps each stage to class scores before interpolating (_project_then_interpolate)."""
+        return self.probe.normalize in ("standardize", "none") and self.kind in ("hypercolumn", "both")
+
+    def plan_key(self) -> tuple | None:
+        """What decides `plan(batch)` besides the batch's coordinates (None: forward takes no plan)."""
+        return self.backbone.plan_key(decoder=self.kind == "both", to_points=True) if self._projects() else None
+
+    def plan(self, batch: dict) -> NeighbourPlan | None:
+        """The backbone's neighbour plan for `forward(batch, plan)` (None when forward takes none)."""
+        return self.backbone.plan(batch, decoder=self.kind == "both", to_points=True) if self._projects() else None
+
+    def forward(self, batch: dict, plan: NeighbourPlan | None = None) -> torch.Tensor:
+        """batch -> logits (N, classes); `plan`: this batch's `plan(batch)`, computed here when None."""
+        if self._projects():
+            return self._project_then_interpolate(batch, self.plan(batch) if plan is None else plan)
         return torch.cat([self.probe(feats) for feats in iter_features(self.backbone, batch, self.kind)])
 
     @torch.no_grad()
-    def _project_then_interpolate(self, batch: dict) -> torch.Tensor:
+    def _project_then_interpolate(self, batch: dict, plan: NeighbourPlan) -> torch.Tensor:
         """The probe's logits without building the (N, ~1000) hypercolumn: the probe and the 3-NN
         interpolation are both linear, so each stage's features are first mapped to class scores at the
         stage's own resolution (N_s, classes), and only those are interpolated to the points. The same
         function as probe(hypercolumn), computed in float32 (W x and W mean nearly cancel)."""
         net = self.backbone
-        enc = net.encode(batch)
+        enc = net.encode(batch, plan)
         weight, bias = self.probe.affine()  # (classes, D), (classes,)
         blocks = weight.split([*net.encoder_channels, *([net.decoder_channels] if self.kind == "both" else [])], dim=1)
         with torch.autocast(batch["coord"].device.type, enabled=False):
             logits = F.linear(enc.feats[0].float(), blocks[0], bias)  # (N, classes)
             for s in range(1, len(enc.feats)):
                 stage_scores = F.linear(enc.feats[s].float(), blocks[s])  # (N_s, classes)
-                logits = logits + net.interpolate_to_points(enc, s, stage_scores)
+                logits = logits + net.interpolate_to_points(enc, s, stage_scores, plan)
         if self.kind == "both":
-            decoded = net.decode(enc)  # (N, width)
+            decoded = net.decode(enc, plan)  # (N, width)
             with torch.autocast(batch["coord"].device.type, enabled=False):
                 logits = logits + F.linear(decoded.float(), blocks[-1])
         return logits
@@ -127,7 +139,16 @@ class MajorityClass(nn.Module):
         super().__init__()
         self.register_buffer("logits", F.one_hot(torch.tensor(class_index), num_classes).float())  # (classes,)
 
-    def forward(self, batch: dict) -> torch.Tensor:
+    def plan_key(self) -> None:
+        """No neighbour search: see FrozenProbeModel.plan_key."""
+        return None
+
+    def plan(self, batch: dict) -> None:
+        """No neighbour search."""
+        return None
+
+    def forward(self, batch: dict, plan: None = None) -> torch.Tensor:
+        """batch -> logits (N, classes), the same row for every point."""
         return self.logits.expand(len(batch["coord"]), -1)
 
 

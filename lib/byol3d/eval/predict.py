@@ -22,8 +22,9 @@ from byol3d.data.dataset import SegmentationDataset
 from byol3d.data.labels import NUM_CLASSES
 from byol3d.eval.features import scene_batches
 from byol3d.eval.metrics import confusion_matrix
+from byol3d.eval.plan_cache import PlanCache
+from byol3d.ops.common import scene_ranges
 from byol3d.transforms.crop import tile_crops
-
 
 
 def scatter_to_vertices(pred: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
@@ -56,54 +57,61 @@ def crop_batch(batch: dict, tiles: list[torch.Tensor]) -> dict:
 
 def _scene_tiles(batch: dict, crop_points: int) -> list[torch.Tensor]:
     """Training-size crops (tile_crops) of every scene of the batch -> global rows (K_t,) of each."""
-    offset = batch["offset"].tolist()
     tiles = []
-    for start, end in zip([0, *offset[:-1]], offset):
+    for start, end in scene_ranges(batch["offset"].tolist()):
         for rows in tile_crops(batch["coord"][start:end].cpu().numpy(), crop_points):
             tiles.append(torch.from_numpy(rows).to(batch["coord"].device) + start)
     return tiles
 
 
+def _logits(model: nn.Module, batch: dict, plans: PlanCache | None) -> torch.Tensor:
+    """model(batch), with the batch's neighbour plan from `plans` when given (see the module docstring)."""
+    return model(batch) if plans is None else model(batch, plans.plan(model, batch))
+
+
 @torch.no_grad()
 def predict_scores(model: nn.Module, batch: dict, crop_points: int | None = None,
-                   tiles_per_pass: int = TILES_PER_PASS) -> torch.Tensor:
+                   tiles_per_pass: int = TILES_PER_PASS, plans: PlanCache | None = None) -> torch.Tensor:
     """batch -> per-point class scores (N, C): logits of one pass (crop_points None), or class
     probabilities summed over the overlapping training-size crops that hold each point (predicted
     `tiles_per_pass` crops at a time)."""
     if crop_points is None:
-        return model(batch)
+        return _logits(model, batch, plans)
     tiles = _scene_tiles(batch, crop_points)
     scores = None
     for first in range(0, len(tiles), tiles_per_pass):
         group = tiles[first:first + tiles_per_pass]
-        probs = torch.softmax(model(crop_batch(batch, group)).float(), dim=1)  # (sum K_t, C)
+        probs = torch.softmax(_logits(model, crop_batch(batch, group), plans).float(), dim=1)  # (sum K_t, C)
         scores = probs.new_zeros(len(batch["coord"]), probs.shape[1]) if scores is None else scores
         scores.index_add_(0, torch.cat(group), probs)
     return scores
 
 
 @torch.no_grad()
-def predict_scene(model: nn.Module, batch: dict, crop_points: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def predict_scene(model: nn.Module, batch: dict, crop_points: int | None = None,
+                  plans: PlanCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """A whole-scene batch -> (voxel predictions (N,), vertex predictions (V,)); the model must be in
-    eval mode. `crop_points`: see the module docstring."""
+    eval mode. `crop_points`, `plans`: see the module docstring."""
     if model.training:
         raise ValueError("call model.eval() before predicting (BatchNorm, dropout)")
-    pred = predict_scores(model, batch, crop_points).argmax(dim=1)  # (N,)
+    pred = predict_scores(model, batch, crop_points, plans=plans).argmax(dim=1)  # (N,)
     return pred, scatter_to_vertices(pred, batch["inverse"])
 
 
 def evaluate(model: nn.Module, dataset: SegmentationDataset, device: torch.device,
-             num_classes: int = NUM_CLASSES, crop_points: int | None = None) -> np.ndarray:
+             num_classes: int = NUM_CLASSES, crop_points: int | None = None,
+             plans: PlanCache | None = None) -> np.ndarray:
     """(C, C) confusion over every original vertex of every scene of `dataset` (train=False items).
 
     `model(batch) -> logits (N, C)`: a PointNeXt or a frozen network with a linear probe on top;
-    `crop_points`: predict in training-size crops (see the module docstring).
+    `crop_points`: predict in training-size crops; `plans`: a PlanCache shared between evaluations, whose
+    plans `model(batch, plan)` takes (see the module docstring).
     """
     if dataset.train:
         raise ValueError("evaluate needs whole scenes (a dataset with train=False, e.g. EvalDataset)")
     model.eval()
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     for batch in scene_batches(dataset, device, desc="evaluating"):
-        _, vertex_pred = predict_scene(model, batch, crop_points)
+        _, vertex_pred = predict_scene(model, batch, crop_points, plans)
         confusion += confusion_matrix(vertex_pred, batch["vertex_label"], num_classes)
     return confusion

@@ -45,7 +45,9 @@ class NeighbourPlan:
     per view instead of once per network. Stage s: coords[s] (N_s, 3), offsets[s] (B,); group[s]
     (N_s, k) SetAbstraction ball query into stage s-1 (None for the stem), block[s] (N_s, k) the
     InvResMLP ball query within stage s (None without blocks); up[s] = (idx, weights) (N_s, 3), the
-    3-NN interpolation of stage s+1 onto stage s (None when the plan is for the encoder only).
+    3-NN interpolation of stage s+1 onto stage s (None when the plan is for the encoder only);
+    to_points[s] = (idx, weights) (N_0, 3), the 3-NN interpolation of stage s onto the input points that
+    hypercolumns read (to_points[0] None; the whole list None unless asked for).
     """
 
     coords: list[torch.Tensor]
@@ -53,6 +55,13 @@ class NeighbourPlan:
     group: list[torch.Tensor | None]
     block: list[torch.Tensor | None]
     up: list[tuple[torch.Tensor, torch.Tensor]] | None
+    to_points: list[tuple[torch.Tensor, torch.Tensor] | None] | None = None
+
+    def nbytes(self) -> int:
+        """Bytes held by the plan's tensors (one shared by two fields counted twice)."""
+        pairs = [pair for pair in [*(self.up or []), *(self.to_points or [])] if pair is not None]
+        tensors = [*self.coords, *self.offsets, *self.group, *self.block, *(t for pair in pairs for t in pair)]
+        return sum(t.nbytes for t in tensors if t is not None)
 
 
 class Stage(nn.Module):
@@ -149,10 +158,17 @@ class PointNeXt(nn.Module):
         """Channels of `decode`'s per-point output (= width)."""
         return self.cfg.channels[0]
 
+    def plan_key(self, decoder: bool = True, to_points: bool = False) -> tuple:
+        """What decides `plan(batch, decoder, to_points)` besides the batch's coordinates and offsets: the
+        strides, radii, group size and block counts, and the ops backend (weights never matter)."""
+        cfg = self.cfg
+        return (cfg.strides, cfg.blocks, tuple(cfg.stage_radii()), cfg.nsample, self.ops_backend, decoder, to_points)
+
     @torch.no_grad()
-    def plan(self, batch: dict, decoder: bool = True) -> NeighbourPlan:
+    def plan(self, batch: dict, decoder: bool = True, to_points: bool = False) -> NeighbourPlan:
         """batch {coord (N, 3), offset (B,)} -> the NeighbourPlan of a forward pass (the decoder's
-        3-NN interpolations too unless `decoder` is False)."""
+        3-NN interpolations too unless `decoder` is False; each stage's 3-NN onto the input points, for
+        hypercolumns, if `to_points`)."""
         xyz, _, offset = self._inputs(batch)
         coords, offsets, group, block = [], [], [], []
         for stage in self.stages:
@@ -165,7 +181,12 @@ class PointNeXt(nn.Module):
         if decoder:
             up = [upsampling((coords[s + 1], offsets[s + 1]), (coords[s], offsets[s]), self.ops_backend)
                   for s in range(len(self.decoder))]
-        return NeighbourPlan(coords, offsets, group, block, up)
+        onto_points = None
+        if to_points:  # stage 1 -> points is the decoder's last upsampling: searched once when both are asked
+            onto_points = [None] + [up[0] if up is not None and s == 1 else
+                                    upsampling((coords[s], offsets[s]), (coords[0], offsets[0]), self.ops_backend)
+                                    for s in range(1, len(coords))]
+        return NeighbourPlan(coords, offsets, group, block, up, onto_points)
 
     def encode(self, batch: dict, plan: NeighbourPlan | None = None) -> EncoderOutput:
         """batch {coord (N, 3), feat (N, in_channels), offset (B,)} -> per-stage points and features;
@@ -205,9 +226,15 @@ class PointNeXt(nn.Module):
         cols = [enc.feats[0]] + [self.interpolate_to_points(enc, s, enc.feats[s]) for s in range(1, len(enc.feats))]
         return torch.cat(cols, dim=1)  # (N, sum C_s)
 
-    def interpolate_to_points(self, enc: EncoderOutput, s: int, values: torch.Tensor) -> torch.Tensor:
-        """values (N_s, D) at stage s's points, 3-NN interpolated to the input points -> (N, D)."""
-        idx, weights = upsampling((enc.coords[s], enc.offsets[s]), (enc.coords[0], enc.offsets[0]), self.ops_backend)
+    def interpolate_to_points(self, enc: EncoderOutput, s: int, values: torch.Tensor,
+                              plan: NeighbourPlan | None = None) -> torch.Tensor:
+        """values (N_s, D) at stage s's points, 3-NN interpolated to the input points -> (N, D); the 3-NN
+        come from `plan` (the batch's plan, with `to_points`) when given, else from enc's coordinates."""
+        if plan is not None and plan.to_points is not None:
+            idx, weights = plan.to_points[s]
+        else:
+            idx, weights = upsampling((enc.coords[s], enc.offsets[s]), (enc.coords[0], enc.offsets[0]),
+                                      self.ops_backend)
         return ops.interpolate_with(idx, weights, values)  # (N, D)
 
     def reset_head(self, dropout: float | None = None) -> None:
