@@ -80,7 +80,8 @@ NETWORK_METHODS = ("finetune", "scratch")  # the whole network trained with labe
 PROBE_FORMAT = "byol3d-probe-v1"
 CROPS_PER_PASS = 8  # training crops whose frozen features are computed in one pass (like predict's tiles)
 # Validation crops' neighbour plans, shared by every probe run in this process. The quick profile's
-# 10 validation rooms take ~0.4 GB; a larger validation set is cached up to the bound, the rest searched.
+# 10 validation rooms take ~0.6 GB (frozen-probe plans 0.4, network plans 0.2); a larger validation set
+# is cached up to the bound and the rest searched each time.
 VALIDATION_PLANS = PlanCache(max_bytes=1 << 30)
 
 
