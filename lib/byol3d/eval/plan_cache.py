@@ -66,9 +66,10 @@ class PlanCache:
             return self._plans[key]
         self.misses += 1
         plan = model.plan(batch)
-        if self.bytes + plan.nbytes() <= self.max_bytes:
+        size = plan.nbytes()
+        if self.bytes + size <= self.max_bytes:
             self._plans[key] = plan
-            self.bytes += plan.nbytes()
+            self.bytes += size
         return plan
 
     def clear(self) -> None:
