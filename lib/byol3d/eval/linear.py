@@ -96,13 +96,18 @@ class FrozenProbeModel(nn.Module):
         """Whether forward maps each stage to class scores before interpolating (_project_then_interpolate)."""
         return self.probe.normalize in ("standardize", "none") and self.kind in ("hypercolumn", "both")
 
+    def _plan_parts(self) -> tuple[bool, bool]:
+        """(decoder, to_points) of the backbone plan that forward reads: the hypercolumn's 3-NN always, the
+        decoder's with kind "both". One place for both `plan_key` and `plan`, so a key never names another plan."""
+        return self.kind == "both", True
+
     def plan_key(self) -> tuple | None:
         """What decides `plan(batch)` besides the batch's coordinates (None: forward takes no plan)."""
-        return self.backbone.plan_key(decoder=self.kind == "both", to_points=True) if self._projects() else None
+        return self.backbone.plan_key(*self._plan_parts()) if self._projects() else None
 
     def plan(self, batch: dict) -> NeighbourPlan | None:
         """The backbone's neighbour plan for `forward(batch, plan)` (None when forward takes none)."""
-        return self.backbone.plan(batch, decoder=self.kind == "both", to_points=True) if self._projects() else None
+        return self.backbone.plan(batch, *self._plan_parts()) if self._projects() else None
 
     def forward(self, batch: dict, plan: NeighbourPlan | None = None) -> torch.Tensor:
         """batch -> logits (N, classes); `plan`: this batch's `plan(batch)`, computed here when None."""
