@@ -7,7 +7,8 @@ Two cases, the loaders of the two training steps that bench/train_step.py times:
 Both datasets draw the same items (same seed, epoch and indices), so the batches are identical; only
 where the scene arrays and voxel groupings come from differs. The kept dataset is first read once over
 every scene (a run's first epoch pays the reads), then batches of both are timed interleaved (uncached,
-kept, uncached, ...), median per batch. `kept_mb`: memory the kept scenes hold; `same_batches`: every
+kept, uncached, ...), median per batch. `kept_mb`: memory the process's kept scenes hold
+(byol3d.data.scene_memory.SCENES, shared by every dataset of the process); `same_batches`: every
 timed pair of batches was equal, tensor for tensor.
 
     .venv/bin/python bench/data_loading.py     # one JSON line per case
@@ -25,6 +26,7 @@ from pathlib import Path
 import torch
 
 from byol3d.data.dataset import SegmentationDataset, TwoViewDataset, collate_scenes, collate_views
+from byol3d.data.scene_memory import SCENES
 from byol3d.profile import Profile
 
 
@@ -36,13 +38,6 @@ def datasets(case: str, data_root: Path, cache: bool):
         dataset = SegmentationDataset(data_root, profile.eval.train_split, data, train=True, seed=0)
         return dataset, profile.finetune.batch_size, collate_scenes
     return TwoViewDataset(data_root, profile.byol.split, data, seed=0), profile.byol.batch_size, collate_views
-
-
-def kept_mb(dataset) -> float:
-    """Memory held by the dataset's kept scene arrays and voxel groupings."""
-    arrays = [a for scene in dataset._scenes.values() for a in scene]
-    arrays += [a for groups in dataset._voxels.values() for a in vars(groups).values()]  # VoxelGroups: 4 arrays
-    return sum(a.nbytes for a in arrays) / 2**20
 
 
 def equal_batches(a, b) -> bool:
@@ -67,7 +62,7 @@ def time_case(case: str, data_root: Path, batches: int) -> dict:
     uncached_s, kept_s = (statistics.median(times[name]) for name in ("uncached", "kept"))
     return {"case": case, "uncached_ms_per_batch": round(1000 * uncached_s, 1),
             "kept_ms_per_batch": round(1000 * kept_s, 1), "speedup": round(uncached_s / kept_s, 2),
-            "kept_mb": round(kept_mb(kept), 1), "scenes": len(kept), "same_batches": same}
+            "kept_mb": round(SCENES.nbytes() / 2**20, 1), "scenes": len(kept), "same_batches": same}
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """The probe's costliest steps, old way against new, side by side.
 
-Four cases on the quick preset's probe inputs (SynthRooms rooms, a random-init PointNeXt-S, bfloat16
+Five cases on the quick preset's probe inputs (SynthRooms rooms, a random-init PointNeXt-S, bfloat16
 autocast where the CPU has fast bf16, as `byol3d.probe` runs it):
   feature_cache  frozen features (hypercolumn + decoder) of 1,000 points of one crop of every training
                  room: one crop per network pass (reference) against `byol3d.probe.CROPS_PER_PASS`
@@ -11,6 +11,12 @@ autocast where the CPU has fast bf16, as `byol3d.probe` runs it):
                  (16 crops x 30 rooms x 1,000 points, 1,024 features; random numbers, as only the shape
                  matters): torch's column-wise std (reference) against the chunked sums of
                  `LinearProbe.fit_normalization` (ours); `max_abs_std_diff` between the two.
+  linear_training
+                 the quick probe's Adam steps on a cache of that size (random features, labels from a random
+                 linear map of them plus noise, so there is something to learn): float32 steps (reference)
+                 against bf16 steps on the normalised cache (ours, `train_linear(bf16=True)`, as a run with
+                 `run.amp` on a CPU with fast bf16 trains it). `loss_*` are the means of the last 100 steps;
+                 `same_prediction` is the share of the cached points both trained probes put in one class.
   evaluation_frozen / evaluation_network
                  scoring every validation room crop by crop, as `byol3d.probe` does, with a frozen
                  network's linear probe (hypercolumn + decoder, standardised) or with the network's own
@@ -35,7 +41,7 @@ import torch
 
 from byol3d.data.dataset import EvalDataset, SegmentationDataset, collate_scenes
 from byol3d.eval.features import collect_features, extract_features, freeze
-from byol3d.eval.linear import FrozenProbeModel, LinearProbe
+from byol3d.eval.linear import FrozenProbeModel, LinearProbe, train_linear
 from byol3d.eval.plan_cache import PlanCache
 from byol3d.eval.predict import evaluate
 from byol3d.models.pointnext import PointNeXt
@@ -94,6 +100,30 @@ def standardize_case(rows: int, dim: int, repeats: int) -> dict:
             "max_abs_std_diff": float((ref_std - our_std).abs().max())}
 
 
+def linear_training_case(rows: int, dim: int, repeats: int) -> dict:
+    settings = Profile.quick().linear_probe
+    torch.manual_seed(0)
+    feats = 3.0 + torch.randn(rows, dim)  # (M, D)
+    teacher = torch.randn(dim, 20)  # (D, classes)
+    labels = (feats @ teacher + 8.0 * torch.randn(rows, 20)).argmax(dim=1)  # (M,)
+
+    def fit(bf16: bool) -> tuple[LinearProbe, list[float]]:
+        torch.manual_seed(0)
+        probe = LinearProbe(dim, 20, "standardize")
+        losses = train_linear(probe, feats, labels, settings.steps, settings.lr, settings.weight_decay,
+                              settings.batch, seed=0, bf16=bf16)
+        return probe, losses
+
+    ref_s, ours_s, (ref_probe, ref_losses), (our_probe, our_losses) = interleaved(
+        lambda: fit(False), lambda: fit(True), repeats)
+    with torch.no_grad():
+        agree = float((ref_probe(feats[:100_000]).argmax(1) == our_probe(feats[:100_000]).argmax(1)).float().mean())
+    return {"case": "linear_training", "rows": rows, "dim": dim, "steps": settings.steps,
+            "reference_s": round(ref_s, 3), "ours_s": round(ours_s, 3), "speedup": round(ref_s / ours_s, 2),
+            "loss_reference": round(statistics.mean(ref_losses[-100:]), 4),
+            "loss_ours": round(statistics.mean(our_losses[-100:]), 4), "same_prediction": round(agree, 4)}
+
+
 def _random_probe(net: PointNeXt, train_set: SegmentationDataset, device: torch.device) -> FrozenProbeModel:
     """A linear probe with random weights, standardised on the frozen net's features of one training crop."""
     feats = extract_features(freeze(net), collate_scenes([train_set[0]]), "both")
@@ -130,15 +160,15 @@ def evaluation_case(data_root: str, predictor: str, repeats: int) -> dict:
             "same_confusion": bool(np.array_equal(ref_c, our_c) and np.array_equal(ref_c, filled))}
 
 
-CASES = ("feature_cache", "standardize", "evaluation_frozen", "evaluation_network")
+CASES = ("feature_cache", "standardize", "linear_training", "evaluation_frozen", "evaluation_network")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/synthrooms/processed", help="preprocessed cache (make data)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each way per case")
-    parser.add_argument("--rows", type=int, default=480_000, help="standardize: cached points (16 x 30 x 1,000)")
-    parser.add_argument("--dim", type=int, default=1024, help="standardize: features per point (quick probe)")
+    parser.add_argument("--rows", type=int, default=480_000, help="standardize, linear_training: cached points (16 x 30 x 1,000)")
+    parser.add_argument("--dim", type=int, default=1024, help="standardize, linear_training: features per point (quick probe)")
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="cases to run, in order")
     args = parser.parse_args()
     for case in args.cases:
@@ -146,6 +176,8 @@ def main() -> None:
             row = feature_cache_case(args.data, args.repeats)
         elif case == "standardize":
             row = standardize_case(args.rows, args.dim, args.repeats)
+        elif case == "linear_training":
+            row = linear_training_case(args.rows, args.dim, args.repeats)
         else:
             row = evaluation_case(args.data, case.removeprefix("evaluation_"), args.repeats)
         print(json.dumps(row), flush=True)

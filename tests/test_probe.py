@@ -13,7 +13,7 @@ import torch
 from byol3d.config import ConfigError, load_yaml, save_yaml
 from byol3d.data.cache import load_scene
 from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset, collate_scenes
-from byol3d.data.labels import NUM_CLASSES, SCANNET20_NAMES
+from byol3d.data.labels import IGNORE_INDEX, NUM_CLASSES, SCANNET20_NAMES
 from byol3d.eval.features import collect_features, extract_features, feature_dim, freeze, sample_points
 from byol3d.eval.finetune import train_segmentation
 from byol3d.eval.linear import FrozenProbeModel, LinearProbe, train_linear
@@ -117,6 +117,36 @@ def test_frozen_means_frozen(synth_processed, one_thread):
         assert torch.equal(value, before[key]), f"{key} changed while frozen"
     with pytest.raises(ValueError, match="training mode"):
         extract_features(_small_net().train(), collate_scenes([train_set[0]]), "both")
+
+
+@pytest.mark.parametrize("normalize", ["standardize", "l2", "none"])
+def test_normalized_is_what_the_layer_sees(normalize):
+    torch.manual_seed(0)
+    feats = 5.0 + torch.randn(500, 32)
+    probe = LinearProbe(32, NUM_CLASSES, normalize)
+    probe.fit_normalization(feats)
+    torch.testing.assert_close(probe(feats), probe.linear(probe.normalized(feats)), atol=1e-4, rtol=1e-4)
+
+
+def test_bf16_linear_training_follows_float32():
+    """The bf16 steps (normalised cache and weights in bfloat16, float32 updates) learn what float32 steps learn,
+    from the same seed and mini-batches: the same loss curve within bf16 rounding, the same predictions."""
+    torch.manual_seed(0)
+    feats = 10.0 + 3.0 * torch.randn(20_000, 48)  # far from zero: bf16 must see the standardised values
+    labels = (feats @ torch.randn(48, NUM_CLASSES) + 4.0 * torch.randn(20_000, NUM_CLASSES)).argmax(dim=1)
+    labels[::7] = IGNORE_INDEX  # unlabelled points are left out of both
+    probes, curves = [], []
+    for bf16 in (False, True):
+        torch.manual_seed(1)
+        probe = LinearProbe(48, NUM_CLASSES, "standardize")
+        curves.append(train_linear(probe, feats, labels, steps=150, lr=1e-2, weight_decay=0.0, batch_points=1024,
+                                   seed=0, bf16=bf16))
+        probes.append(probe)
+    assert curves[0][-1] < 0.5 * curves[0][0]  # it learns
+    assert max(abs(a - b) for a, b in zip(*curves)) < 0.02 * curves[0][0]
+    with torch.no_grad():
+        same = (probes[0](feats).argmax(1) == probes[1](feats).argmax(1)).float().mean()
+    assert same > 0.97 and probes[1].linear.weight.dtype == torch.float32
 
 
 def test_standardized_probe_is_the_linear_layer_of_standardized_features():

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from byol3d.data import dataset as dataset_module
 from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset, TwoViewDataset, collate_scenes
 from byol3d.data.synthrooms import room_type_of, scene_ids, split_scenes
 from byol3d.data.synthrooms.rooms import ROOM_TYPES
@@ -145,22 +144,6 @@ def test_mean_and_spread_over_seeds(tmp_path):
     assert mean_std(runs[:1]) == (pytest.approx(0.2), 0.0)
 
 
-def test_scene_cache_stays_within_its_budget(synth_processed, monkeypatch):
-    cfg = DataConfig(voxel_max=1500)
-    kept = SegmentationDataset(synth_processed, "train", cfg, train=True, seed=4)
-    kept.check_scenes()  # reads, checks and keeps every scene
-    assert sorted(kept._scenes) == list(range(len(kept)))
-    one_scene = sum(a.nbytes for a in kept._scenes[0])
-    monkeypatch.setattr(dataset_module, "KEEP_SCENE_BYTES", one_scene)
-    small = SegmentationDataset(synth_processed, "train", cfg, train=True, seed=4)
-    small.check_scenes()
-    assert list(small._scenes) == [0] and small._scene_bytes == one_scene
-    for index in (0, 1):  # kept or read again, the same items
-        a, b = kept[index], small[index]
-        assert all(torch.equal(a[k], b[k]) for k in ("coord", "feat", "label", "index"))
-    assert sorted(small._voxels) == [0, 1]  # voxel groupings are kept whatever the arrays' budget
-
-
 @pytest.mark.parametrize("make", ["train", "two_views", "eval"])
 def test_items_of_cached_scenes_own_their_memory(synth_processed, make):
     """Items are built from the kept read-only arrays: every tensor must be a copy (no warning about a
@@ -181,17 +164,3 @@ def test_items_of_cached_scenes_own_their_memory(synth_processed, make):
         again = dataset[0]
     for view, want in zip(again if isinstance(again, tuple) else (again,), expected):
         assert all(torch.equal(view[k], want[k]) for k in want)
-
-
-def test_scene_cache_changes_speed_not_items(synth_processed):
-    cached = SegmentationDataset(synth_processed, "train", DataConfig(voxel_max=1500), train=True, seed=4)
-    fresh = SegmentationDataset(synth_processed, "train", DataConfig(voxel_max=1500, cache_voxels=False), train=True,
-                                seed=4)
-    for _ in range(2):  # the second pass reads the cache
-        a, b = cached[0], fresh[0]
-        assert all(torch.equal(a[k], b[k]) for k in ("coord", "feat", "label", "index"))
-    assert len(cached._voxels) == 1 and not fresh._voxels
-    assert len(cached._scenes) == 1 and not fresh._scenes
-    coord, _, _ = cached.load(0)  # the kept arrays are shared by every item of the scene: read-only
-    with pytest.raises(ValueError, match="read-only"):
-        coord[0, 0] = 1.0

@@ -154,7 +154,8 @@ def _fit_linear(profile: Profile, method: str, backbone: PointNeXt, train_set: S
                                            seed=seed + epoch, scenes_per_batch=CROPS_PER_PASS))
     feats, labels = torch.cat([f for f, _ in cached]), torch.cat([l for _, l in cached])
     probe = LinearProbe(feature_dim(backbone, kind), backbone.cfg.num_classes, lp.normalize).to(device)
-    losses = train_linear(probe, feats, labels, lp.steps, lp.lr, lp.weight_decay, lp.batch, seed)
+    losses = train_linear(probe, feats, labels, lp.steps, lp.lr, lp.weight_decay, lp.batch, seed,
+                          bf16=bf16_active(device, profile.run.amp))
     record = {"train_loss": losses, "train_accuracy": probe_accuracy(probe, feats, labels)}
     return FrozenProbeModel(backbone, probe, kind), record
 

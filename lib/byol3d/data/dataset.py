@@ -25,8 +25,9 @@ from byol3d.config import check_fields
 from byol3d.data.cache import list_scenes, load_scene
 from byol3d.data.errors import DataError
 from byol3d.data.labels import IGNORE_INDEX
+from byol3d.data.scene_memory import SCENES
 from byol3d.transforms import (AugmentConfig, VoxelGroups, augment, make_features, overlapping_crops, random_crop,
-                               voxel_groups, voxelize)
+                               voxel_groups)
 from byol3d.utils.runtime import scene_rng
 
 
@@ -42,8 +43,8 @@ class DataConfig:
     view_min_overlap: float = 0.3  # wanted share of view-1 points also in view 2 ...
     view_tries: int = 8  # ... trying up to this many view-2 centres (else the best one is kept)
     subset_seed: int = 0  # seed of the scene subset (a fraction) and of sparse labels (same for every method)
-    cache_voxels: bool = True  # keep scenes in memory after their first read: voxel grouping (~19 B per
-    #                            vertex) and arrays (~35 B per vertex, up to KEEP_SCENE_BYTES): fast items
+    cache_voxels: bool = True  # keep scenes in memory after their first read, for every dataset of the process
+    #                            (byol3d.data.scene_memory: voxel grouping ~19 B, arrays ~35 B per vertex): fast items
 
     def __post_init__(self) -> None:
         checks = [
@@ -72,11 +73,6 @@ class DataConfig:
         scenes of ~150k vertices would hold ~3 GB per DataLoader worker; on a GPU machine the workers
         hide the sort instead."""
         return cls(voxel_max=64000, cache_voxels=False)
-
-
-# Scene arrays kept per dataset (and DataLoader worker); scenes beyond it are read from disk per item. Voxel
-# groupings are always kept (a sort per item costs more than a read, for half the memory).
-KEEP_SCENE_BYTES = 2 << 30
 
 
 def select_fraction(scene_ids: list[str], fraction: float, seed: int) -> list[str]:
@@ -148,9 +144,6 @@ class _SceneDataset(Dataset):
         self.scene_ids = select_fraction(list(dirs), fraction, cfg.subset_seed)
         self.scene_dirs = [dirs[s] for s in self.scene_ids]
         self.cfg, self.seed, self.epoch = cfg, seed, 0
-        self._voxels: dict[int, VoxelGroups] = {}  # scene index -> its voxel grouping (one sort per scene)
-        self._scenes: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # scene index -> `load`'s arrays
-        self._scene_bytes = 0  # held by _scenes
 
     def __len__(self) -> int:
         return len(self.scene_dirs)
@@ -165,21 +158,20 @@ class _SceneDataset(Dataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """coord (V, 3) float64 with the floor (lowest z) at 0, color (V, 3) uint8, label (V,) int64,
         read-only. load_scene has already checked shapes, finiteness and the label range. With
-        `cfg.cache_voxels` the arrays are kept after the first read (up to KEEP_SCENE_BYTES): an item
-        then costs no file read, validation or float64 conversion (half its loading time on SynthRooms)."""
-        if index in self._scenes:
-            return self._scenes[index]
+        `cfg.cache_voxels` the arrays are kept after the first read by any dataset of the process
+        (byol3d.data.scene_memory.SCENES): an item then costs no file read, validation or float64 conversion."""
+        if self.cfg.cache_voxels:
+            return SCENES.arrays(self.scene_dirs[index], lambda: self._read(index))
+        arrays = self._read(index)
+        for array in arrays:
+            array.flags.writeable = False  # as kept arrays are: items copy what they take
+        return arrays
+
+    def _read(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         scene = load_scene(self.scene_dirs[index])
         coord = scene["coord"].astype(np.float64)
         coord[:, 2] -= coord[:, 2].min()
-        arrays = (coord, scene["color"], scene["segment20"])
-        for array in arrays:
-            array.flags.writeable = False  # shared by every item of this scene
-        nbytes = sum(a.nbytes for a in arrays)
-        if self.cfg.cache_voxels and self._scene_bytes + nbytes <= KEEP_SCENE_BYTES:
-            self._scenes[index] = arrays
-            self._scene_bytes += nbytes
-        return arrays
+        return coord, scene["color"], scene["segment20"]
 
     def check_scenes(self) -> None:
         """Read and validate every scene once (DataError naming the file): a bad file is found before
@@ -189,14 +181,11 @@ class _SceneDataset(Dataset):
 
     def voxels(self, index: int, coord: np.ndarray) -> VoxelGroups:
         """The voxel grouping of scene `index` (its `load`ed coord). With `cfg.cache_voxels` it is
-        computed on first use and kept: sampling a random point per voxel is then cheap, where grouping a
-        scene costs a sort (about 19 bytes per vertex kept, per DataLoader worker)."""
-        if index in self._voxels:
-            return self._voxels[index]
-        groups = voxel_groups(coord, self.cfg.voxel_size)
+        computed once per process and kept (SCENES): sampling a random point per voxel is then cheap, where
+        grouping a scene costs a sort (about 19 bytes per vertex kept)."""
         if self.cfg.cache_voxels:
-            self._voxels[index] = groups
-        return groups
+            return SCENES.groups(self.scene_dirs[index], self.cfg.voxel_size, coord)
+        return voxel_groups(coord, self.cfg.voxel_size)
 
 
 class SegmentationDataset(_SceneDataset):
@@ -236,7 +225,8 @@ class SegmentationDataset(_SceneDataset):
     def __getitem__(self, index: int) -> dict:
         coord, color, label = self.load(index)
         if not self.train:
-            keep, inverse = voxelize(coord, self.cfg.voxel_size)
+            groups = self.voxels(index, coord)
+            keep, inverse = groups.sample(None), groups.inverse.copy()  # voxelize(coord, voxel_size), grouped once
             xyz, feat = _points_to_model(_rows(coord, keep), _rows(color, keep), None, None)
             return _to_tensors({"coord": xyz, "feat": feat, "label": label[keep], "index": keep,
                                 "inverse": inverse, "vertex_label": label.copy(), "scene_id": self.scene_ids[index]})

@@ -63,6 +63,12 @@ class LinearProbe(nn.Module):
         weight = self.linear.weight / self.std  # (classes, D)
         return weight, self.linear.bias - weight @ self.mean
 
+    def normalized(self, feats: torch.Tensor) -> torch.Tensor:
+        """feats (N, D) as the linear layer sees them: standardised, unit length or unchanged."""
+        if self.normalize == "standardize":
+            return (feats - self.mean) / self.std
+        return F.normalize(feats, dim=1) if self.normalize == "l2" else feats
+
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         if self.normalize == "standardize":
             # The shift and scale folded into the (classes, D) weights instead of applied to the (N, D)
@@ -70,9 +76,7 @@ class LinearProbe(nn.Module):
             # W mean nearly cancel.
             with torch.autocast(feats.device.type, enabled=False):
                 return F.linear(feats.float(), *self.affine())
-        if self.normalize == "l2":
-            feats = F.normalize(feats, dim=1)
-        return self.linear(feats)
+        return self.linear(self.normalized(feats))
 
 
 class FrozenProbeModel(nn.Module):
@@ -169,12 +173,26 @@ def probe_accuracy(probe: LinearProbe, feats: torch.Tensor, labels: torch.Tensor
     return right / max(seen, 1)
 
 
+def _step_inputs(probe: LinearProbe, feats: torch.Tensor, bf16: bool, chunk: int = 65536) -> torch.Tensor:
+    """The matrix (M, D) the training steps draw their rows from: the cache itself (float32, the probe's forward
+    normalises), or with `bf16` its normalised rows in bfloat16, built chunk by chunk. A step's cost is its
+    random gather of ~4,000 rows from a ~2 GB cache, bound by memory traffic: half the bytes take about half the
+    time (bench/probe_cost.py, case linear_training). The rounding is the bf16 rounding of the rest of the run."""
+    if not bf16:
+        return feats
+    inputs = torch.empty(feats.shape, dtype=torch.bfloat16, device=feats.device)  # (M, D)
+    for start in range(0, len(feats), chunk):
+        inputs[start:start + chunk] = probe.normalized(feats[start:start + chunk])
+    return inputs
+
+
 def train_linear(probe: LinearProbe, feats: torch.Tensor, labels: torch.Tensor, steps: int, lr: float,
-                 weight_decay: float, batch_points: int, seed: int) -> list[float]:
+                 weight_decay: float, batch_points: int, seed: int, bf16: bool = False) -> list[float]:
     """Fit the probe on cached features (M, D) / labels (M,) with Adam and cross-entropy (ignore -1).
 
     Mini-batches of `batch_points` random points (seeded); the learning rate decays by cosine to 0.
-    Returns the loss of every step.
+    `bf16`: the steps see the normalised features and the layer's weights in bfloat16 (`_step_inputs`; the
+    weights and their updates stay float32). Returns the loss of every step.
     """
     keep = labels != IGNORE_INDEX
     if not bool(keep.all()):  # collect_features caches labelled points only: no copy of a ~2 GB cache then
@@ -184,14 +202,23 @@ def train_linear(probe: LinearProbe, feats: torch.Tensor, labels: torch.Tensor, 
     device = probe.linear.weight.device
     feats, labels = feats.to(device), labels.to(device)
     probe.fit_normalization(feats)
+    inputs = _step_inputs(probe, feats, bf16)  # (M, D)
+    rows_per_step = min(batch_points, len(labels))
+    batch = inputs.new_empty(rows_per_step, inputs.shape[1])  # (B, D), refilled every step
     optimizer = torch.optim.Adam(probe.linear.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     generator = torch.Generator().manual_seed(seed)
     losses = []
     probe.train()
     for _ in tqdm(range(steps), desc="linear probe", leave=False):
-        rows = torch.randint(len(labels), (min(batch_points, len(labels)),), generator=generator).to(device)
-        loss = F.cross_entropy(probe(feats[rows]), labels[rows])
+        rows = torch.randint(len(labels), (rows_per_step,), generator=generator).to(device)
+        torch.index_select(inputs, 0, rows, out=batch)
+        if bf16:
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                logits = probe.linear(batch).float()
+        else:
+            logits = probe(batch)
+        loss = F.cross_entropy(logits, labels[rows])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
