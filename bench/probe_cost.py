@@ -23,7 +23,8 @@ autocast where the CPU has fast bf16, as `byol3d.probe` runs it):
                  head (the finetune / scratch arms): every crop batch's neighbour search done anew
                  (reference) against the plans of a `PlanCache` filled by one earlier evaluation (ours;
                  `fill_s` is that first evaluation). `same_confusion`: all three give the same confusion.
-Times are medians of interleaved repeats (reference, ours, reference, ...).
+Times are medians of interleaved repeats (reference, ours, reference, ...). The process keeps freed memory
+for reuse when the quick profile's runs do (`run.keep_freed_memory`), as `byol3d.probe` sets it up.
 
     .venv/bin/python bench/probe_cost.py      # one JSON line per case
 """
@@ -47,7 +48,7 @@ from byol3d.eval.predict import evaluate
 from byol3d.models.pointnext import PointNeXt
 from byol3d.probe import CROPS_PER_PASS, VALIDATION_PLANS
 from byol3d.profile import Profile
-from byol3d.utils.runtime import bf16_autocast, pick_device
+from byol3d.utils.runtime import bf16_autocast, keep_freed_memory, pick_device
 
 
 def interleaved(reference, ours, repeats: int) -> tuple[float, float, object, object]:
@@ -167,10 +168,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/synthrooms/processed", help="preprocessed cache (make data)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each way per case")
-    parser.add_argument("--rows", type=int, default=480_000, help="standardize, linear_training: cached points (16 x 30 x 1,000)")
-    parser.add_argument("--dim", type=int, default=1024, help="standardize, linear_training: features per point (quick probe)")
+    parser.add_argument("--rows", type=int, default=480_000,
+                        help="standardize, linear_training: cached points (16 x 30 x 1,000)")
+    parser.add_argument("--dim", type=int, default=1024,
+                        help="standardize, linear_training: features per point (quick probe)")
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="cases to run, in order")
     args = parser.parse_args()
+    if Profile.quick().run.keep_freed_memory:
+        keep_freed_memory()
     for case in args.cases:
         if case == "feature_cache":
             row = feature_cache_case(args.data, args.repeats)

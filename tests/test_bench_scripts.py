@@ -40,10 +40,12 @@ def test_train_step_bench_times_the_allocator_lever_across_processes(synth_proce
 
 
 def test_data_loading_bench_compares_identical_batches(synth_processed):
-    rows = _json_lines(str(BENCH / "data_loading.py"), "--data", str(synth_processed), "--batches", "1")
-    assert [r["case"] for r in rows] == ["segmentation", "byol"]
-    for row in rows:
+    rows = _json_lines(str(BENCH / "data_loading.py"), "--data", str(synth_processed), "--batches", "1",
+                       "--repeats", "1")
+    assert [r["case"] for r in rows] == ["segmentation", "byol", "new_run"]
+    for row in rows[:2]:
         assert row["same_batches"] and row["speedup"] > 0 and row["kept_mb"] > 0 and row["scenes"] >= 1
+    assert rows[2]["same_items"] and rows[2]["speedup"] > 0 and rows[2]["rooms"] >= 2
 
 
 def test_probe_cost_bench_compares_the_same_points_and_predictions(synth_processed):
@@ -53,7 +55,8 @@ def test_probe_cost_bench_compares_the_same_points_and_predictions(synth_process
                                          "evaluation_network"]
     assert rows[0]["same_points"] and rows[0]["max_abs_feature_diff"] < 0.01 * rows[0]["feature_scale"]
     assert rows[1]["max_abs_std_diff"] < 1e-4 and all(r["speedup"] > 0 for r in rows)
-    assert rows[2]["loss_ours"] == pytest.approx(rows[2]["loss_reference"], rel=0.05) and rows[2]["same_prediction"] > 0.9
+    assert rows[2]["loss_ours"] == pytest.approx(rows[2]["loss_reference"], rel=0.05)
+    assert rows[2]["same_prediction"] > 0.9
     for row in rows[3:]:  # the validation room's crops were planned once, then every plan was reused
         assert row["same_confusion"] and row["crop_batches"] >= row["rooms"] and row["cache_mb"] > 0
 
