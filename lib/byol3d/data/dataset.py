@@ -162,16 +162,17 @@ class _SceneDataset(Dataset):
         (byol3d.data.scene_memory.SCENES): an item then costs no file read, validation or float64 conversion."""
         if self.cfg.cache_voxels:
             return SCENES.arrays(self.scene_dirs[index], lambda: self._read(index))
-        arrays = self._read(index)
-        for array in arrays:
-            array.flags.writeable = False  # as kept arrays are: items copy what they take
-        return arrays
+        return self._read(index)
 
     def _read(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`load`'s arrays from disk, read-only: kept ones are shared by every item of the scene, so items copy."""
         scene = load_scene(self.scene_dirs[index])
         coord = scene["coord"].astype(np.float64)
         coord[:, 2] -= coord[:, 2].min()
-        return coord, scene["color"], scene["segment20"]
+        arrays = (coord, scene["color"], scene["segment20"])
+        for array in arrays:
+            array.flags.writeable = False
+        return arrays
 
     def check_scenes(self) -> None:
         """Read and validate every scene once (DataError naming the file): a bad file is found before

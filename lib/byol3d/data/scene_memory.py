@@ -2,8 +2,8 @@
 
 A notebook kernel builds new datasets for every pre-training and probe run (67 in the quick report), and each
 used to read, check and voxel-group the same scenes again: about 4 s per probe run on the quick rooms
-(bench/data_loading.py, case new_run), minutes of a report. `SCENES` keeps, per scene folder, the arrays a dataset's `load` returns and the scene's
-voxel grouping per voxel size. Entries are keyed by the folder and the size and modification time of its
+(bench/data_loading.py, case new_run), minutes of a report. `SCENES` keeps, per scene folder, the arrays a
+dataset's `load` returns and the scene's voxel grouping per voxel size. Entries are keyed by the folder and the size and modification time of its
 required files, so a scene written again (new data in the same place) is read again.
 
 Arrays are kept up to a byte bound (later scenes are read from disk per item); voxel groupings are always kept,
@@ -48,14 +48,13 @@ class SceneMemory:
         self.reads = 0  # scenes read from disk (through `arrays`'s `read`)
 
     def arrays(self, scene_dir: Path, read: Callable[[], SceneArrays]) -> SceneArrays:
-        """The scene's arrays: kept ones, or `read()`'s (made read-only, kept while within the bound)."""
+        """The scene's arrays: kept ones, or `read()`'s (read-only arrays, as they are shared; kept while within
+        the bound)."""
         key = scene_key(scene_dir)
         if key in self._arrays:
             return self._arrays[key]
         arrays = read()
         self.reads += 1
-        for array in arrays:
-            array.flags.writeable = False  # shared by every item of the scene, in every dataset
         nbytes = sum(a.nbytes for a in arrays)
         if self.array_bytes + nbytes <= self.max_bytes:
             self._arrays[key] = arrays
