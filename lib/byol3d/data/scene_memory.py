@@ -3,8 +3,9 @@
 A notebook kernel builds new datasets for every pre-training and probe run (67 in the quick report), and each
 used to read, check and voxel-group the same scenes again: about 4 s per probe run on the quick rooms
 (bench/data_loading.py, case new_run), minutes of a report. `SCENES` keeps, per scene folder, the arrays a
-dataset's `load` returns and the scene's voxel grouping per voxel size. Entries are keyed by the folder and the size and modification time of its
-required files, so a scene written again (new data in the same place) is read again.
+dataset's `load` returns and the scene's voxel grouping per voxel size. Entries are keyed by the folder and the
+size and modification time of its required files, so a scene written again (new data in the same place) is read
+again.
 
 Arrays are kept up to a byte bound (later scenes are read from disk per item); voxel groupings are always kept,
 as grouping a scene (a sort) costs more than reading it.
