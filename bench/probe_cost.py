@@ -1,12 +1,19 @@
 """The probe's costliest steps, old way against new, side by side.
 
-Five cases on the quick preset's probe inputs (SynthRooms rooms, a random-init PointNeXt-S, bfloat16
+Six cases on the quick preset's probe inputs (SynthRooms rooms, a random-init PointNeXt-S, bfloat16
 autocast where the CPU has fast bf16, as `byol3d.probe` runs it):
   feature_cache  frozen features (hypercolumn + decoder) of 1,000 points of one crop of every training
                  room: one crop per network pass (reference) against `byol3d.probe.CROPS_PER_PASS`
                  crops per pass (ours). Both see the same crops and keep the same points
                  (`same_points`); `max_abs_feature_diff` is the largest difference of their features
                  (bf16 rounding of differently shaped batches).
+  training_plans a frozen probe's training inputs as `byol3d.probe` computes them
+                 (`frozen_training_features`: BatchNorm recalibration on the training crops, then the feature
+                 cache of `--crops` crops per room) for a second random-init network, the first network's
+                 seed + 1, on the same crops: every neighbour search done anew (reference) against the plans a
+                 PlanCache kept from the first network's pass (ours, as `byol3d.probe.TRAINING_PLANS` does for
+                 the random and BYOL arms of a seed; `fill_s` is that first pass). `same_features`: the two
+                 give the same features and BatchNorm statistics, bit for bit.
   standardize    the probe's per-feature mean / std over a feature cache of the quick probe's size
                  (16 crops x 30 rooms x 1,000 points, 1,024 features; random numbers, as only the shape
                  matters): torch's column-wise std (reference) against the chunked sums of
@@ -46,7 +53,7 @@ from byol3d.eval.linear import FrozenProbeModel, LinearProbe, train_linear
 from byol3d.eval.plan_cache import PlanCache
 from byol3d.eval.predict import evaluate
 from byol3d.models.pointnext import PointNeXt
-from byol3d.probe import CROPS_PER_PASS, VALIDATION_PLANS
+from byol3d.probe import CROPS_PER_PASS, VALIDATION_PLANS, frozen_training_features
 from byol3d.profile import Profile
 from byol3d.utils.runtime import bf16_autocast, keep_freed_memory, pick_device
 
@@ -84,6 +91,30 @@ def feature_cache_case(data_root: str, repeats: int) -> dict:
             "reference_s": round(ref_s, 3), "ours_s": round(ours_s, 3), "speedup": round(ref_s / ours_s, 2),
             "same_points": bool(torch.equal(ref_l, our_l)),
             "max_abs_feature_diff": float((ref_f - our_f).abs().max()), "feature_scale": float(ref_f.abs().max())}
+
+
+def training_plans_case(data_root: str, crops: int, repeats: int) -> dict:
+    profile = Profile.quick()
+    profile = dataclasses.replace(profile, linear_probe=dataclasses.replace(profile.linear_probe, crops=crops))
+    device = pick_device(profile.run.device)
+    data = dataclasses.replace(profile.data, augment=profile.linear_probe.augment)
+    train_set = SegmentationDataset(data_root, profile.eval.train_split, data, train=True, seed=0)
+    cache = PlanCache(max_bytes=4 << 30)
+
+    def inputs(seed: int, plans: PlanCache | None) -> tuple[torch.Tensor, ...]:
+        torch.manual_seed(seed)
+        net, feats, _ = frozen_training_features(profile, "random", PointNeXt(profile.model), train_set, device, plans)
+        return feats, *(t for name, t in net.state_dict().items() if "running" in name)
+
+    inputs(1, None)  # warm-up: the first pass reads every room from disk
+    start = time.perf_counter()
+    inputs(0, cache)
+    fill_s = time.perf_counter() - start
+    ref_s, ours_s, ref, ours = interleaved(lambda: inputs(1, None), lambda: inputs(1, cache), repeats)
+    return {"case": "training_plans", "rooms": len(train_set), "crops_per_room": crops,
+            "bn_batches": profile.linear_probe.bn_batches, "reference_s": round(ref_s, 3), "ours_s": round(ours_s, 3),
+            "speedup": round(ref_s / ours_s, 2), "fill_s": round(fill_s, 3), "cache_mb": round(cache.bytes / 2**20, 1),
+            "same_features": all(torch.equal(a, b) for a, b in zip(ref, ours))}
 
 
 def standardize_case(rows: int, dim: int, repeats: int) -> dict:
@@ -161,7 +192,7 @@ def evaluation_case(data_root: str, predictor: str, repeats: int) -> dict:
             "same_confusion": bool(np.array_equal(ref_c, our_c) and np.array_equal(ref_c, filled))}
 
 
-CASES = ("feature_cache", "standardize", "linear_training", "evaluation_frozen", "evaluation_network")
+CASES = ("feature_cache", "training_plans", "standardize", "linear_training", "evaluation_frozen", "evaluation_network")
 
 
 def main() -> None:
@@ -172,6 +203,8 @@ def main() -> None:
                         help="standardize, linear_training: cached points (16 x 30 x 1,000)")
     parser.add_argument("--dim", type=int, default=1024,
                         help="standardize, linear_training: features per point (quick probe)")
+    parser.add_argument("--crops", type=int, default=Profile.quick().linear_probe.crops,
+                        help="training_plans: crops per training room (the quick probe's)")
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES), help="cases to run, in order")
     args = parser.parse_args()
     if Profile.quick().run.keep_freed_memory:
@@ -179,6 +212,8 @@ def main() -> None:
     for case in args.cases:
         if case == "feature_cache":
             row = feature_cache_case(args.data, args.repeats)
+        elif case == "training_plans":
+            row = training_plans_case(args.data, args.crops, args.repeats)
         elif case == "standardize":
             row = standardize_case(args.rows, args.dim, args.repeats)
         elif case == "linear_training":

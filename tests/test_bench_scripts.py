@@ -50,14 +50,15 @@ def test_data_loading_bench_compares_identical_batches(synth_processed):
 
 def test_probe_cost_bench_compares_the_same_points_and_predictions(synth_processed):
     rows = _json_lines(str(BENCH / "probe_cost.py"), "--data", str(synth_processed), "--repeats", "1",
-                       "--rows", "3000", "--dim", "16")
-    assert [r["case"] for r in rows] == ["feature_cache", "standardize", "linear_training", "evaluation_frozen",
-                                         "evaluation_network"]
+                       "--rows", "3000", "--dim", "16", "--crops", "1")
+    assert [r["case"] for r in rows] == ["feature_cache", "training_plans", "standardize", "linear_training",
+                                         "evaluation_frozen", "evaluation_network"]
     assert rows[0]["same_points"] and rows[0]["max_abs_feature_diff"] < 0.01 * rows[0]["feature_scale"]
-    assert rows[1]["max_abs_std_diff"] < 1e-4 and all(r["speedup"] > 0 for r in rows)
-    assert rows[2]["loss_ours"] == pytest.approx(rows[2]["loss_reference"], rel=0.05)
-    assert rows[2]["same_prediction"] > 0.9
-    for row in rows[3:]:  # the validation room's crops were planned once, then every plan was reused
+    assert rows[1]["same_features"] and rows[1]["cache_mb"] > 0
+    assert rows[2]["max_abs_std_diff"] < 1e-4 and all(r["speedup"] > 0 for r in rows)
+    assert rows[3]["loss_ours"] == pytest.approx(rows[3]["loss_reference"], rel=0.05)
+    assert rows[3]["same_prediction"] > 0.9
+    for row in rows[4:]:  # the validation room's crops were planned once, then every plan was reused
         assert row["same_confusion"] and row["crop_batches"] >= row["rooms"] and row["cache_mb"] > 0
 
 

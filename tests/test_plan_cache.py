@@ -1,7 +1,9 @@
 """Neighbour plans kept between evaluations (byol3d.eval.plan_cache): evaluating with a PlanCache gives
 the very predictions of evaluating without it, for every kind of predictor; a second evaluation of the
 same rooms searches nothing; networks with other neighbour settings never share a plan; the byte bound
-holds; and a plan built for hypercolumns gives the interpolation computed from coordinates."""
+holds; a plan built for hypercolumns gives the interpolation computed from coordinates; and two frozen networks
+on the same training crops share their feature passes' and BatchNorm recalibrations' plans, with the very
+features and statistics computed without them."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import torch
 
 from byol3d.data.dataset import DataConfig, EvalDataset, SegmentationDataset, collate_scenes
 from byol3d.data.labels import NUM_CLASSES
-from byol3d.eval.features import extract_features, freeze
+from byol3d.eval.features import FeaturePlanner, collect_features, extract_features, freeze, recalibrate_batchnorm
 from byol3d.eval.linear import FrozenProbeModel, LinearProbe, MajorityClass
 from byol3d.eval.plan_cache import PlanCache, batch_digest
 from byol3d.eval.predict import evaluate
@@ -117,3 +119,50 @@ def test_a_hypercolumn_plan_interpolates_as_coordinates_do(train_batch):
         torch.testing.assert_close(net.interpolate_to_points(enc, s, enc.feats[s], plan),
                                    net.interpolate_to_points(enc, s, enc.feats[s]), rtol=0, atol=0)
     assert net.plan(train_batch).to_points is None
+
+
+@pytest.mark.parametrize("kind", ["hypercolumn", "decoder", "both"])
+def test_frozen_networks_share_their_feature_passes(synth_processed, kind, one_thread):
+    crops = SegmentationDataset(synth_processed, "train", DATA, train=True, fraction=0.2)
+    cpu = torch.device("cpu")
+
+    def features(seed: int, plans: PlanCache | None, points_seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        torch.manual_seed(seed)  # another seed: other weights, the same crops
+        net = freeze(PointNeXt(PointNeXtConfig(width=16)))
+        return collect_features(net, crops, kind, cpu, 300, seed=points_seed, scenes_per_batch=2, plans=plans)
+
+    expected, labels = features(1, None)
+    cache = PlanCache(max_bytes=1 << 30)
+    features(0, cache)  # the first network searches and keeps every pass's plan
+    passes = cache.misses
+    shared, shared_labels = features(1, cache)
+    assert torch.equal(shared, expected) and torch.equal(shared_labels, labels)
+    assert passes == len(cache) == cache.hits > 0 and cache.misses == passes
+    features(1, cache, points_seed=1)  # other points of the same crops: other plans
+    assert cache.misses == 2 * passes
+
+
+def test_a_feature_plan_serves_chunked_rows(train_batch):
+    net = freeze(_net())
+    rows = torch.arange(0, len(train_batch["coord"]), 3)  # (R,) sorted rows
+    plan = FeaturePlanner(net, "both", rows).plan(train_batch)
+    assert plan.nbytes() > net.plan(train_batch, decoder=False).nbytes()
+    expected = extract_features(net, train_batch, "both", rows)
+    torch.testing.assert_close(extract_features(net, train_batch, "both", rows, chunk=97, plan=plan), expected,
+                               rtol=0, atol=0)
+
+
+def test_batchnorm_recalibration_takes_kept_plans(synth_processed, one_thread):
+    crops = SegmentationDataset(synth_processed, "train", DATA, train=True, fraction=0.2)
+    batches = [collate_scenes([crops[i]]) for i in range(len(crops))]
+
+    def statistics(plans: PlanCache | None) -> list[torch.Tensor]:
+        net = recalibrate_batchnorm(_net(), batches, plans)
+        return [t for name, t in net.state_dict().items() if "running" in name]
+
+    expected, cache = statistics(None), PlanCache(max_bytes=1 << 30)
+    statistics(cache)
+    shared = statistics(cache)
+    assert cache.hits == cache.misses == len(batches)
+    for got, want in zip(shared, expected):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)

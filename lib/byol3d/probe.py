@@ -27,7 +27,9 @@ annotations", the same voxels for every method and seed). Evaluation: every vert
 validation scene (byol3d.eval.predict; with `tiled_eval`, predicted in crops of the training size),
 metrics by the ScanNet rule (byol3d.eval.metrics). The crops' neighbour plans are kept in
 `VALIDATION_PLANS` for the life of the process, so the many probes of a report search the same validation
-crops once (byol3d.eval.plan_cache: the same predictions, about half the evaluation time on the CPU).
+crops once (byol3d.eval.plan_cache: the same predictions, about half the evaluation time on the CPU); on the
+CPU, the frozen probes' training-crop plans likewise (`TRAINING_PLANS`: the same features, the random-init and
+BYOL arms of a seed search their common crops once).
 
 RUN_DIR (written whole, atomically): byol3d-run.json (marker with the run's identity, `probe_identity`;
 byol3d.experiments files runs under runs/probe/<method>-<its key>), metrics.json, config.yaml, probe.pt (the
@@ -83,6 +85,12 @@ CROPS_PER_PASS = 8  # training crops whose frozen features are computed in one p
 # 10 validation rooms take ~0.6 GB (frozen-probe plans 0.4, network plans 0.2); a larger validation set
 # is cached up to the bound and the rest searched each time.
 VALIDATION_PLANS = PlanCache(max_bytes=1 << 30)
+# Training crops' plans of the frozen probes on the CPU (BatchNorm recalibration and feature cache), shared the
+# same way: the random-init and BYOL arms of one seed and fraction cut the same crops and keep the same points,
+# so the second skips the neighbour search, about half of its feature passes. The quick profile's three seeds
+# hold 1.4 GB at its three fractions (0.32 GB a seed on every room); past the bound, plans are searched each
+# time. Not on a GPU, where the search is cheap and memory scarce.
+TRAINING_PLANS = PlanCache(max_bytes=2 << 30)
 
 
 def probe_identity(profile: Profile, data_root: str | Path, method: str, fraction: float = 1.0,
@@ -136,25 +144,42 @@ def _crops_forever(train_set: SegmentationDataset, device: torch.device) -> Iter
         yield from scene_batches(train_set, device, desc="BatchNorm statistics")
 
 
-def _fit_linear(profile: Profile, method: str, backbone: PointNeXt, train_set: SegmentationDataset,
-                device: torch.device) -> tuple[FrozenProbeModel, dict]:
-    """Frozen features of `crops` crops per training scene (computed once), then the linear layer.
-    Returns the predictor and its training record (losses, accuracy on the cached training points)."""
-    lp, seed = profile.linear_probe, profile.run.seed
+def _feature_kind(profile: Profile, method: str) -> str:
+    """The features a linear method's probe reads: the input channels (raw) or the profile's network features."""
+    return "input" if method == "raw" else profile.linear_probe.features
+
+
+def frozen_training_features(profile: Profile, method: str, backbone: PointNeXt, train_set: SegmentationDataset,
+                             device: torch.device, plans: PlanCache | None
+                             ) -> tuple[PointNeXt, torch.Tensor, torch.Tensor]:
+    """A frozen-feature method's training inputs: the backbone with its BatchNorm recalibrated on the training
+    crops (network methods with `recalibrate_bn`) and frozen, and the features (M, D) and labels (M,) of
+    `points_per_scene` points of `crops` crops per training scene. `plans`: the crops' neighbour plans are
+    taken from and kept in this cache (`TRAINING_PLANS` on the CPU)."""
+    lp, seed, kind = profile.linear_probe, profile.run.seed, _feature_kind(profile, method)
     backbone = backbone.to(device)
-    kind = "input" if method == "raw" else lp.features
     if method in FROZEN_NETWORK_METHODS and lp.recalibrate_bn:
-        recalibrate_batchnorm(backbone, islice(_crops_forever(train_set, device), lp.bn_batches))
+        recalibrate_batchnorm(backbone, islice(_crops_forever(train_set, device), lp.bn_batches), plans)
     backbone = freeze(backbone)
     cached = []
     for epoch in range(lp.crops):
         train_set.set_epoch(epoch)  # a new crop of every scene
         with bf16_autocast(device, profile.run.amp):
             cached.append(collect_features(backbone, train_set, kind, device, lp.points_per_scene,
-                                           seed=seed + epoch, scenes_per_batch=CROPS_PER_PASS))
-    feats, labels = torch.cat([f for f, _ in cached]), torch.cat([l for _, l in cached])
+                                           seed=seed + epoch, scenes_per_batch=CROPS_PER_PASS, plans=plans))
+    return backbone, torch.cat([f for f, _ in cached]), torch.cat([l for _, l in cached])
+
+
+def _fit_linear(profile: Profile, method: str, backbone: PointNeXt, train_set: SegmentationDataset,
+                device: torch.device) -> tuple[FrozenProbeModel, dict]:
+    """Frozen features of `crops` crops per training scene (computed once), then the linear layer.
+    Returns the predictor and its training record (losses, accuracy on the cached training points)."""
+    lp = profile.linear_probe
+    plans = TRAINING_PLANS if device.type == "cpu" else None
+    backbone, feats, labels = frozen_training_features(profile, method, backbone, train_set, device, plans)
+    kind = _feature_kind(profile, method)
     probe = LinearProbe(feature_dim(backbone, kind), backbone.cfg.num_classes, lp.normalize).to(device)
-    losses = train_linear(probe, feats, labels, lp.steps, lp.lr, lp.weight_decay, lp.batch, seed,
+    losses = train_linear(probe, feats, labels, lp.steps, lp.lr, lp.weight_decay, lp.batch, profile.run.seed,
                           bf16=bf16_active(device, profile.run.amp))
     record = {"train_loss": losses, "train_accuracy": probe_accuracy(probe, feats, labels)}
     return FrozenProbeModel(backbone, probe, kind), record

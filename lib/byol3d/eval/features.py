@@ -18,6 +18,9 @@ another data distribution: a fresh network's identity statistics, or BYOL's stro
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -27,7 +30,8 @@ from tqdm import tqdm  # plain bars: widget bars break the offline HTML report
 
 from byol3d.data.dataset import SegmentationDataset, batch_to, collate_scenes
 from byol3d.data.labels import IGNORE_INDEX
-from byol3d.models.pointnext import EncoderOutput, PointNeXt
+from byol3d.eval.plan_cache import PlanCache
+from byol3d.models.pointnext import EncoderOutput, NeighbourPlan, PointNeXt
 from byol3d.ops.common import scene_ranges
 
 FEATURE_KINDS = ("hypercolumn", "decoder", "both", "input")
@@ -66,12 +70,55 @@ def _restrict(enc: EncoderOutput, rows: torch.Tensor) -> EncoderOutput:
                          [enc.feats[0][rows], *enc.feats[1:]])
 
 
+@dataclass(frozen=True)
+class FeaturePlan:
+    """The neighbour search of one feature pass over `rows` of a batch (`iter_features`): sampling and grouping
+    over every point (`encoder`), and the 3-NN interpolations onto the rows only (`rows`: stage 0 cut to the
+    rows; the decoder's for kinds decoder / both, the hypercolumn's for hypercolumn / both). Coordinates and
+    rows decide it, weights never: the random-init and BYOL arms of a seed, which see the same training crops
+    and choose the same rows, can share it."""
+
+    encoder: NeighbourPlan
+    rows: NeighbourPlan
+
+    def nbytes(self) -> int:
+        """Bytes held (the coarser stages' coordinates, in both, counted twice)."""
+        return self.encoder.nbytes() + self.rows.nbytes()
+
+
+class FeaturePlanner:
+    """A PlanCache's view of the feature passes of `model` over `rows`: `plan_key` names what besides the
+    batch's coordinates decides the FeaturePlan (neighbour settings, feature kind, the rows), `plan` searches it."""
+
+    def __init__(self, model: PointNeXt, kind: str, rows: torch.Tensor):
+        _check_kind(kind)
+        self.model, self.kind, self.rows = model, kind, rows
+
+    def plan_key(self) -> tuple:
+        rows = hashlib.blake2b(self.rows.cpu().numpy().tobytes(), digest_size=16).hexdigest()
+        return "features", self.model.plan_key(decoder=False), self.kind, rows
+
+    def plan(self, batch: dict) -> FeaturePlan:
+        encoder = self.model.plan(batch, decoder=False)
+        decoder, to_points = self.kind in ("decoder", "both"), self.kind in ("hypercolumn", "both")
+        return FeaturePlan(encoder, self.model.plan_onto_rows(encoder, self.rows, decoder, to_points))
+
+
+def _chunk_rows(plan: NeighbourPlan | None, start: int, end: int) -> NeighbourPlan | None:
+    """A rows plan's hypercolumn interpolations for rows[start:end] only."""
+    if plan is None or plan.to_points is None:
+        return plan
+    return dataclasses.replace(plan, to_points=[None if p is None else (p[0][start:end], p[1][start:end])
+                                                for p in plan.to_points])
+
+
 @torch.no_grad()
 def iter_features(model: PointNeXt, batch: dict, kind: str, rows: torch.Tensor | None = None,
-                  chunk: int = 65536) -> Iterator[torch.Tensor]:
+                  chunk: int = 65536, plan: FeaturePlan | None = None) -> Iterator[torch.Tensor]:
     """Per-point features of `rows` (sorted (R,) indices into the batch; None = every point), yielded
     `chunk` points at a time as (r, feature_dim) tensors. The encoder runs once on the whole batch;
-    chunking keeps memory bounded on large scenes (a hypercolumn is ~1000 floats per point)."""
+    chunking keeps memory bounded on large scenes (a hypercolumn is ~1000 floats per point). `plan`: the
+    pass's FeaturePlan for these rows (`FeaturePlanner(model, kind, rows).plan(batch)`; searched here when None)."""
     _check_kind(kind)
     if model.training:
         raise ValueError("the network is in training mode; call freeze(model) first so that "
@@ -82,31 +129,35 @@ def iter_features(model: PointNeXt, batch: dict, kind: str, rows: torch.Tensor |
         for start in range(0, len(rows), chunk):
             yield batch["feat"][rows[start:start + chunk]]  # (r, in_channels)
         return
-    enc = model.encode(batch)
+    enc = model.encode(batch, None if plan is None else plan.encoder)
+    onto_rows = None if plan is None else plan.rows
     decoded = None
     if kind in ("decoder", "both"):  # width floats per point: small enough to decode all rows at once
-        decoded = model.decode(_restrict(enc, rows))  # (R, width)
+        decoded = model.decode(_restrict(enc, rows), onto_rows)  # (R, width)
     for start in range(0, len(rows), chunk):
         parts = []
         if kind in ("hypercolumn", "both"):
-            parts.append(model.hypercolumn(_restrict(enc, rows[start:start + chunk])))  # (r, sum C_s)
+            end = start + chunk
+            parts.append(model.hypercolumn(_restrict(enc, rows[start:end]),
+                                           _chunk_rows(onto_rows, start, end)))  # (r, sum C_s)
         if decoded is not None:
             parts.append(decoded[start:start + chunk])  # (r, width)
         yield torch.cat(parts, dim=1)
 
 
 def extract_features(model: PointNeXt, batch: dict, kind: str, rows: torch.Tensor | None = None,
-                     chunk: int = 65536) -> torch.Tensor:
+                     chunk: int = 65536, plan: FeaturePlan | None = None) -> torch.Tensor:
     """batch {coord (N, 3), feat (N, 7), offset (B,)} -> frozen features (R, feature_dim) of `rows`
     (every point when None), computed without gradients; see `iter_features`."""
-    parts = list(iter_features(model, batch, kind, rows, chunk))
+    parts = list(iter_features(model, batch, kind, rows, chunk, plan))
     return torch.cat(parts) if parts else torch.zeros(0, feature_dim(model, kind), device=batch["coord"].device)
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: PointNeXt, batches: Iterable[dict]) -> PointNeXt:
+def recalibrate_batchnorm(model: PointNeXt, batches: Iterable[dict], plans: PlanCache | None = None) -> PointNeXt:
     """Replace every BatchNorm's running mean / variance by their plain average over `batches` (train-mode
-    forward passes without gradients; weights untouched); returns the model in eval mode."""
+    forward passes without gradients; weights untouched); returns the model in eval mode. `plans`: the
+    batches' neighbour plans are taken from (and kept in) this cache."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
     for norm in norms:
@@ -115,7 +166,7 @@ def recalibrate_batchnorm(model: PointNeXt, batches: Iterable[dict]) -> PointNeX
     model.train()
     seen = 0
     for batch in batches:
-        model(batch)
+        model(batch, None if plans is None else plans.plan(model, batch))
         seen += 1
     if seen == 0:
         raise ValueError("recalibrate_batchnorm got no batch")
@@ -156,10 +207,12 @@ def sample_points(labels: np.ndarray, count: int, balanced: bool, rng: np.random
 
 def collect_features(model: PointNeXt, dataset: SegmentationDataset, kind: str, device: torch.device,
                      points_per_scene: int, balanced: bool = False, seed: int = 0,
-                     scenes_per_batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+                     scenes_per_batch: int = 1, plans: PlanCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen features of up to `points_per_scene` labelled points of every scene, computed once,
     `scenes_per_batch` scenes per network pass (the same points and, up to float rounding, the same
-    features whatever the batching).
+    features whatever the batching). `plans`: each pass's FeaturePlan is taken from (and kept in) this
+    cache, so another frozen network with the same neighbour settings on the same crops and rows skips the
+    search (the same features as without it).
 
     Returns features (M, feature_dim) float32 and labels (M,) int64, both on the CPU. This is the
     in-memory feature cache the linear probe trains on, and the sample behind the embedding plots.
@@ -173,6 +226,8 @@ def collect_features(model: PointNeXt, dataset: SegmentationDataset, kind: str, 
         rows = torch.from_numpy(np.concatenate([  # (R,) sorted batch rows, scene by scene
             start + sample_points(label[start:end], points_per_scene, balanced, rng)
             for start, end in scene_ranges(batch["offset"].tolist())]))
-        feats.append(extract_features(model, batch, kind, rows.to(device)).float().cpu())
+        on_device = rows.to(device)
+        plan = None if plans is None or kind == "input" else plans.plan(FeaturePlanner(model, kind, on_device), batch)
+        feats.append(extract_features(model, batch, kind, on_device, plan=plan).float().cpu())
         labels.append(torch.from_numpy(label)[rows])
     return torch.cat(feats), torch.cat(labels)

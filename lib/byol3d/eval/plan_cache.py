@@ -1,4 +1,4 @@
-"""Neighbour plans of evaluation crops, kept from one evaluation of the validation rooms to the next.
+"""Neighbour plans of crop batches, kept from one evaluation (or frozen-feature pass) to the next.
 
 A report evaluates dozens of predictors (arms x seeds x label fractions) on the same validation rooms,
 cut into the same crops (byol3d.eval.predict). A crop batch's sampling, grouping and interpolation
@@ -10,6 +10,10 @@ predictions are exactly those computed without it.
 It is keyed by the predictor's `plan_key()` and a digest of the batch's coordinates and offsets. It holds
 at most `max_bytes` of plans and, once full, keeps what it has: evaluation visits the crops in the same
 cycle every time, where dropping the oldest plan for a new one would miss on every crop.
+
+The frozen probes' training crops are the same kind of repeat: the random-init and BYOL arms of one seed
+cut the same crops and pick the same points, so their feature passes (byol3d.eval.features.FeaturePlanner)
+and BatchNorm recalibrations can share one search the same way.
 """
 
 from __future__ import annotations
@@ -17,19 +21,20 @@ from __future__ import annotations
 import hashlib
 from typing import Protocol
 
-import torch
 
-from byol3d.models.pointnext import NeighbourPlan
+class Plan(Protocol):
+    """A neighbour plan (NeighbourPlan, byol3d.eval.features.FeaturePlan): the cache only needs its size."""
+
+    def nbytes(self) -> int: ...
 
 
 class Planned(Protocol):
-    """A predictor whose forward can take a precomputed plan: PointNeXt, FrozenProbeModel, MajorityClass."""
+    """What searches plans: a predictor whose forward can take one (PointNeXt, FrozenProbeModel, MajorityClass)
+    or a feature pass's planner (byol3d.eval.features.FeaturePlanner)."""
 
-    def plan_key(self) -> tuple | None: ...  # None: forward takes no plan
+    def plan_key(self) -> tuple | None: ...  # None: takes no plan
 
-    def plan(self, batch: dict) -> NeighbourPlan | None: ...
-
-    def __call__(self, batch: dict, plan: NeighbourPlan | None = None) -> torch.Tensor: ...
+    def plan(self, batch: dict) -> Plan | None: ...
 
 
 def batch_digest(batch: dict) -> tuple:
@@ -50,12 +55,12 @@ class PlanCache:
         self.bytes = 0  # held by the cached plans
         self.hits = 0
         self.misses = 0
-        self._plans: dict[tuple, NeighbourPlan] = {}
+        self._plans: dict[tuple, Plan] = {}
 
     def __len__(self) -> int:
         return len(self._plans)
 
-    def plan(self, model: Planned, batch: dict) -> NeighbourPlan | None:
+    def plan(self, model: Planned, batch: dict) -> Plan | None:
         """The plan `model(batch, plan)` needs; None for a model that takes none."""
         model_key = model.plan_key()
         if model_key is None:

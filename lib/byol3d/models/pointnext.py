@@ -177,6 +177,23 @@ class PointNeXt(nn.Module):
             offsets.append(offset)
             group.append(group_idx)
             block.append(block_idx)
+        return self._with_interpolations(NeighbourPlan(coords, offsets, group, block, None), decoder, to_points)
+
+    @torch.no_grad()
+    def plan_onto_rows(self, plan: NeighbourPlan, rows: torch.Tensor, decoder: bool, to_points: bool) -> NeighbourPlan:
+        """The 3-NN interpolations onto `rows` (sorted (R,) indices into the batch) only, for features of those
+        rows (byol3d.eval.features): `plan`'s stages with stage 0 cut down to the rows, and the decoder's
+        (`decoder`) and the hypercolumn's (`to_points`) interpolations onto them. No sampling or grouping:
+        the encoder runs on every point with `plan` itself."""
+        coords, offsets = [plan.coords[0][rows], *plan.coords[1:]], [torch.searchsorted(rows, plan.offsets[0]),
+                                                                    *plan.offsets[1:]]
+        empty = [None] * len(coords)
+        return self._with_interpolations(NeighbourPlan(coords, offsets, empty, empty, None), decoder, to_points)
+
+    def _with_interpolations(self, plan: NeighbourPlan, decoder: bool, to_points: bool) -> NeighbourPlan:
+        """`plan` with the decoder's 3-NN interpolations (`decoder`) and every stage's onto stage 0
+        (`to_points`) searched on its coordinates."""
+        coords, offsets = plan.coords, plan.offsets
         up = None
         if decoder:
             up = [upsampling((coords[s + 1], offsets[s + 1]), (coords[s], offsets[s]), self.ops_backend)
@@ -186,7 +203,7 @@ class PointNeXt(nn.Module):
             onto_points = [None] + [up[0] if up is not None and s == 1 else
                                     upsampling((coords[s], offsets[s]), (coords[0], offsets[0]), self.ops_backend)
                                     for s in range(1, len(coords))]
-        return NeighbourPlan(coords, offsets, group, block, up, onto_points)
+        return replace(plan, up=up, to_points=onto_points)
 
     def encode(self, batch: dict, plan: NeighbourPlan | None = None) -> EncoderOutput:
         """batch {coord (N, 3), feat (N, in_channels), offset (B,)} -> per-stage points and features;
@@ -218,12 +235,14 @@ class PointNeXt(nn.Module):
         enc = self.encode(batch, plan)
         return self.head(self.decode(enc, plan), enc.offsets[0])
 
-    def hypercolumn(self, enc: EncoderOutput) -> torch.Tensor:
-        """Every stage's features 3-NN interpolated to the input points, concatenated -> (N, sum C_s).
+    def hypercolumn(self, enc: EncoderOutput, plan: NeighbourPlan | None = None) -> torch.Tensor:
+        """Every stage's features 3-NN interpolated to the input points, concatenated -> (N, sum C_s); the
+        3-NN from `plan` (with `to_points`) when given, else searched on enc's coordinates.
 
         Uses only the encoder, so a linear probe can read an encoder whose decoder was never trained.
         """
-        cols = [enc.feats[0]] + [self.interpolate_to_points(enc, s, enc.feats[s]) for s in range(1, len(enc.feats))]
+        cols = [enc.feats[0]] + [self.interpolate_to_points(enc, s, enc.feats[s], plan)
+                                 for s in range(1, len(enc.feats))]
         return torch.cat(cols, dim=1)  # (N, sum C_s)
 
     def interpolate_to_points(self, enc: EncoderOutput, s: int, values: torch.Tensor,
