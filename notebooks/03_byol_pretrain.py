@@ -20,7 +20,7 @@
 # **BYOL**, *Bootstrap Your Own Latent* (Grill et al., NeurIPS 2020), then plots what happened during
 # training: the loss, the EMA rate τ, the learning rate and a collapse monitor.
 #
-# The parameters below choose the profile: `quick` (CPU, SynthRooms, a couple of minutes), `full`
+# The parameters below choose the profile: `quick` (CPU, SynthRooms, 6-11 minutes a seed on 2 cores), `full`
 # (GPU, real ScanNet, PointNeXt's input setting) or `smoke` (seconds, for tests).
 
 # %% tags=["parameters"]
