@@ -102,3 +102,20 @@ def test_supervised_curve_lab_script_logs_every_evaluation_and_a_whole_scene_sco
     confusion = np.array(final["confusion"])
     assert confusion.shape == (20, 20) and confusion.sum() > 0
     assert np.trace(confusion) / confusion.sum() == pytest.approx(final["val_whole_oa"], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_head_first_lab_script_trains_only_the_head_then_every_layer(synth_processed):
+    rows = _json_lines(str(BENCH / "lab" / "head_first.py"), "--data", str(synth_processed), "--config", "smoke",
+                       "--method", "scratch", "--head-steps", "2", "--set", "finetune.steps=2")
+    (row,) = rows
+    assert row["body_moved_in_head_phase"] is False and row["head_steps"] == 2 and row["steps"] == 2
+    for phase in ("after_head", "after_all"):
+        assert 0.0 <= row[phase]["miou"] <= 1.0 and 0.0 <= row[phase]["oa"] <= 1.0
+
+
+def test_head_first_lab_script_refuses_a_checkpoint_for_scratch(tmp_path):
+    result = subprocess.run([sys.executable, str(BENCH / "lab" / "head_first.py"), "--data", str(tmp_path),
+                             "--method", "scratch", "--checkpoint", "encoder.pt"], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 2 and "--checkpoint is needed by finetune and refused by scratch" in result.stderr
