@@ -3,6 +3,7 @@ tiny workloads, checking the JSON lines they print, never their timings."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,7 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from byol3d.data.dataset import DataConfig, SegmentationDataset, collate_scenes
+from byol3d.data.labels import NUM_CLASSES
+from byol3d.eval.features import extract_features, freeze
+from byol3d.eval.linear import FrozenProbeModel, LinearProbe
+from byol3d.models.config import PointNeXtConfig
+from byol3d.models.pointnext import PointNeXt
 from conftest import MALLINFO_PRELUDE
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -119,3 +127,42 @@ def test_head_first_lab_script_refuses_a_checkpoint_for_scratch(tmp_path):
                              "--method", "scratch", "--checkpoint", "encoder.pt"], capture_output=True, text=True,
                             timeout=120, check=False)
     assert result.returncode == 2 and "--checkpoint is needed by finetune and refused by scratch" in result.stderr
+
+
+def _lab_module(name: str):
+    """A bench/lab script imported as a module (its classes and functions, without running main)."""
+    spec = importlib.util.spec_from_file_location(name, BENCH / "lab" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_hypercolumn_segmenter_starts_from_the_frozen_probe_and_trains_every_layer(synth_processed, one_thread):
+    lab = _lab_module("hypercolumn_finetune")
+    data = DataConfig(voxel_size=0.06, voxel_max=1500)
+    batch = collate_scenes([SegmentationDataset(synth_processed, "train", data, train=True)[0]])
+    torch.manual_seed(0)
+    net = PointNeXt(PointNeXtConfig(width=16)).eval()
+    feats = extract_features(freeze(net), batch, "both")
+    probe = LinearProbe(feats.shape[1], NUM_CLASSES, "standardize")
+    probe.fit_normalization(feats)
+    torch.nn.init.normal_(probe.linear.weight)
+    expected = FrozenProbeModel(net, probe, "both").eval()(batch)  # (N, classes)
+    segmenter = lab.HypercolumnSegmenter(net.requires_grad_(True), probe).eval()
+    logits = segmenter(batch)
+    assert torch.allclose(logits, expected, atol=1e-5 * float(expected.abs().max()))
+    logits.logsumexp(dim=1).sum().backward()
+    assert segmenter.head.weight.grad is not None
+    assert all(p.grad is not None for p in segmenter.backbone.stages[0].parameters())
+    with pytest.raises(ValueError, match="standardising probe"):
+        lab.HypercolumnSegmenter(net, LinearProbe(feats.shape[1], NUM_CLASSES, "l2"))
+
+
+@pytest.mark.slow
+def test_hypercolumn_finetune_lab_script_scores_both_phases(synth_processed):
+    rows = _json_lines(str(BENCH / "lab" / "hypercolumn_finetune.py"), "--data", str(synth_processed),
+                       "--config", "smoke", "--method", "scratch", "--set", "finetune.steps=2", "linear_probe.steps=5")
+    (row,) = rows
+    assert 0.0 <= row["probe_train_accuracy"] <= 1.0 and len(row["train_scenes"]) >= 1
+    for phase in ("after_probe", "after_all"):
+        assert 0.0 <= row[phase]["miou"] <= 1.0 and 0.0 <= row[phase]["oa"] <= 1.0
