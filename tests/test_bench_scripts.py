@@ -122,23 +122,27 @@ def test_head_first_lab_script_trains_only_the_head_then_every_layer(synth_proce
         assert 0.0 <= row[phase]["miou"] <= 1.0 and 0.0 <= row[phase]["oa"] <= 1.0
 
 
-def test_head_first_lab_script_refuses_a_checkpoint_for_scratch(tmp_path):
-    result = subprocess.run([sys.executable, str(BENCH / "lab" / "head_first.py"), "--data", str(tmp_path),
+@pytest.mark.parametrize("script", ["head_first", "hypercolumn_finetune"])
+def test_lab_arm_scripts_refuse_a_checkpoint_for_scratch(tmp_path, script):
+    result = subprocess.run([sys.executable, str(BENCH / "lab" / f"{script}.py"), "--data", str(tmp_path),
                              "--method", "scratch", "--checkpoint", "encoder.pt"], capture_output=True, text=True,
                             timeout=120, check=False)
     assert result.returncode == 2 and "--checkpoint is needed by finetune and refused by scratch" in result.stderr
 
 
-def _lab_module(name: str):
-    """A bench/lab script imported as a module (its classes and functions, without running main)."""
+def _lab_module(name: str, monkeypatch):
+    """A bench/lab script imported as a module (its classes and functions, without running main); its
+    folder goes on sys.path, as when it runs as a script."""
+    monkeypatch.syspath_prepend(str(BENCH / "lab"))
     spec = importlib.util.spec_from_file_location(name, BENCH / "lab" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_hypercolumn_segmenter_starts_from_the_frozen_probe_and_trains_every_layer(synth_processed, one_thread):
-    lab = _lab_module("hypercolumn_finetune")
+def test_hypercolumn_segmenter_starts_from_the_frozen_probe_and_trains_every_layer(synth_processed, one_thread,
+                                                                                   monkeypatch):
+    lab = _lab_module("hypercolumn_finetune", monkeypatch)
     data = DataConfig(voxel_size=0.06, voxel_max=1500)
     batch = collate_scenes([SegmentationDataset(synth_processed, "train", data, train=True)[0]])
     torch.manual_seed(0)

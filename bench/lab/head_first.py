@@ -16,13 +16,13 @@ after each phase; one JSON line per run. Results go to reports/experiments.md.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
 
 import torch
 
+from arm_args import arm_parser, parse_arm_args  # a script's own folder (bench/lab/) is first on sys.path
 from byol3d.config import apply_overrides
 from byol3d.data.dataset import EvalDataset, SegmentationDataset
 from byol3d.eval.finetune import train_segmentation
@@ -50,19 +50,10 @@ def body_parameters(model: PointNeXt) -> list[torch.Tensor]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--config", default="quick")
-    ap.add_argument("--method", choices=("finetune", "scratch"), required=True)
-    ap.add_argument("--checkpoint", default=None, help="a pre-training run's encoder.pt (finetune only)")
-    ap.add_argument("--fraction", type=float, default=1.0)
+    ap = arm_parser(__doc__.splitlines()[0])
     ap.add_argument("--head-steps", type=int, default=150)
     ap.add_argument("--head-lr", type=float, default=1e-2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--set", nargs="*", default=[], help="overrides, e.g. finetune.steps=300")
-    args = ap.parse_args()
-    if (args.method == "finetune") != (args.checkpoint is not None):
-        ap.error("--checkpoint is needed by finetune and refused by scratch")
+    args = parse_arm_args(ap)
     profile = apply_overrides(load_profile(args.config), [f"run.seed={args.seed}", *args.set])
     device = pick_device(profile.run.device)
     if profile.run.keep_freed_memory:

@@ -19,7 +19,6 @@ to reports/experiments.md.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -28,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from arm_args import arm_parser, parse_arm_args  # a script's own folder (bench/lab/) is first on sys.path
 from byol3d.config import apply_overrides
 from byol3d.data.dataset import EvalDataset, SegmentationDataset
 from byol3d.eval.finetune import train_segmentation
@@ -100,17 +100,8 @@ def fit_probe(profile: Profile, method: str, backbone: PointNeXt, data: str, fra
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--config", default="quick")
-    ap.add_argument("--method", choices=("finetune", "scratch"), required=True)
-    ap.add_argument("--checkpoint", default=None, help="a pre-training run's encoder.pt (finetune only)")
-    ap.add_argument("--fraction", type=float, default=1.0)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--set", nargs="*", default=[], help="overrides, e.g. finetune.steps=300")
-    args = ap.parse_args()
-    if (args.method == "finetune") != (args.checkpoint is not None):
-        ap.error("--checkpoint is needed by finetune and refused by scratch")
+    ap = arm_parser(__doc__.splitlines()[0])
+    args = parse_arm_args(ap)
     profile = apply_overrides(load_profile(args.config), [f"run.seed={args.seed}", "linear_probe.features=both",
                                                           "linear_probe.normalize=standardize", *args.set])
     device = pick_device(profile.run.device)
