@@ -121,7 +121,7 @@ def main() -> None:
     train_set = SegmentationDataset(args.data, profile.eval.train_split, profile.data, train=True,
                                     fraction=args.fraction, seed=args.seed)
     schedule = segmentation_schedule(profile, pretrained=args.method == "finetune")
-    losses = train_segmentation(model, train_set, schedule, device)
+    losses = train_segmentation(model, train_set, schedule, device)  # its head group is model.head, as a PointNeXt's
     record["after_all"] = score(model, eval_set, profile, classes, device)
     record["loss_first25"] = round(sum(losses[:25]) / len(losses[:25]), 4)
     record["loss_last25"] = round(sum(losses[-25:]) / len(losses[-25:]), 4)
