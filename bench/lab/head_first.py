@@ -29,10 +29,9 @@ from byol3d.eval.finetune import train_segmentation
 from byol3d.eval.metrics import segmentation_metrics
 from byol3d.eval.predict import evaluate
 from byol3d.models.pointnext import PointNeXt
-from byol3d.probe import VALIDATION_PLANS, segmentation_schedule
+from byol3d.probe import VALIDATION_PLANS, segmentation_schedule, starting_network
 from byol3d.profile import load_profile
-from byol3d.train.checkpoint import load_pretrained
-from byol3d.utils.runtime import bf16_autocast, keep_freed_memory, pick_device, seed_everything
+from byol3d.utils.runtime import bf16_autocast, keep_freed_memory, pick_device
 
 
 def score(model: PointNeXt, eval_set: EvalDataset, crop_points: int, device: torch.device, amp: bool) -> dict:
@@ -58,13 +57,7 @@ def main() -> None:
     device = pick_device(profile.run.device)
     if profile.run.keep_freed_memory:
         keep_freed_memory()
-    seed_everything(args.seed)
-    if args.checkpoint is None:
-        model = PointNeXt(profile.model)
-    else:
-        model = load_pretrained(args.checkpoint)
-        model.reset_head(profile.model.head_dropout)
-    model = model.to(device)
+    model = starting_network(profile, args.method, args.checkpoint).to(device)  # seeded; finetune: a fresh head
     train_set = SegmentationDataset(args.data, profile.eval.train_split, profile.data, train=True,
                                     fraction=args.fraction, seed=args.seed)
     eval_set = EvalDataset(args.data, profile.eval.eval_split, profile.data, fraction=profile.eval.eval_fraction)

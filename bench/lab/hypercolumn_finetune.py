@@ -31,14 +31,13 @@ from arm_args import arm_parser, parse_arm_args  # a script's own folder (bench/
 from byol3d.config import apply_overrides
 from byol3d.data.dataset import EvalDataset, SegmentationDataset
 from byol3d.eval.finetune import train_segmentation
-from byol3d.eval.linear import FrozenProbeModel, LinearProbe, train_linear
+from byol3d.eval.linear import FrozenProbeModel, LinearProbe
 from byol3d.eval.metrics import segmentation_metrics
 from byol3d.eval.predict import evaluate
 from byol3d.models.pointnext import PointNeXt
-from byol3d.probe import frozen_training_features, segmentation_schedule
+from byol3d.probe import fit_linear_probe, segmentation_schedule, starting_network
 from byol3d.profile import Profile, load_profile
-from byol3d.train.checkpoint import load_pretrained
-from byol3d.utils.runtime import bf16_active, bf16_autocast, keep_freed_memory, pick_device, seed_everything
+from byol3d.utils.runtime import bf16_autocast, keep_freed_memory, pick_device
 
 
 class HypercolumnSegmenter(nn.Module):
@@ -85,18 +84,13 @@ def score(model: nn.Module, eval_set: EvalDataset, profile: Profile, classes: in
 
 
 def fit_probe(profile: Profile, method: str, backbone: PointNeXt, data: str, fraction: float,
-              device: torch.device) -> tuple[PointNeXt, LinearProbe, float]:
-    """Phase 1, the profile's frozen linear probe: (frozen backbone, probe, training accuracy)."""
-    lp = profile.linear_probe
-    probe_data = dataclasses.replace(profile.data, augment=lp.augment)
+              device: torch.device) -> tuple[FrozenProbeModel, float]:
+    """Phase 1, the profile's frozen linear probe (the probe CLI's): (frozen model, training accuracy)."""
+    probe_data = dataclasses.replace(profile.data, augment=profile.linear_probe.augment)
     train_set = SegmentationDataset(data, profile.eval.train_split, probe_data, train=True, fraction=fraction,
                                     seed=profile.run.seed)
-    backbone, feats, labels = frozen_training_features(profile, method, backbone, train_set, device, None)
-    probe = LinearProbe(feats.shape[1], backbone.cfg.num_classes, lp.normalize).to(device)
-    train_linear(probe, feats, labels, lp.steps, lp.lr, lp.weight_decay, lp.batch, profile.run.seed,
-                 bf16=bf16_active(device, profile.run.amp))
-    accuracy = float((probe(feats.to(device)).argmax(1) == labels.to(device)).float().mean())
-    return backbone, probe, accuracy
+    frozen, record = fit_linear_probe(profile, method, backbone, train_set, device)
+    return frozen, record["train_accuracy"]
 
 
 def main() -> None:
@@ -107,17 +101,16 @@ def main() -> None:
     device = pick_device(profile.run.device)
     if profile.run.keep_freed_memory:
         keep_freed_memory()
-    seed_everything(args.seed)
-    backbone = PointNeXt(profile.model) if args.checkpoint is None else load_pretrained(args.checkpoint)
+    probe_method = "linear" if args.method == "finetune" else "random"
+    backbone = starting_network(profile, probe_method, args.checkpoint)  # seeded
     eval_set = EvalDataset(args.data, profile.eval.eval_split, profile.data, fraction=profile.eval.eval_fraction)
     start = time.perf_counter()
-    probe_method = "linear" if args.method == "finetune" else "random"
     classes = backbone.cfg.num_classes
-    backbone, probe, accuracy = fit_probe(profile, probe_method, backbone, args.data, args.fraction, device)
+    frozen, accuracy = fit_probe(profile, probe_method, backbone, args.data, args.fraction, device)
     record = {"method": args.method, "seed": args.seed, "fraction": args.fraction, "checkpoint": args.checkpoint,
               "probe_train_accuracy": round(accuracy, 4),
-              "after_probe": score(FrozenProbeModel(backbone, probe, "both"), eval_set, profile, classes, device)}
-    model = HypercolumnSegmenter(backbone.requires_grad_(True), probe).to(device)
+              "after_probe": score(frozen, eval_set, profile, classes, device)}
+    model = HypercolumnSegmenter(frozen.backbone.requires_grad_(True), frozen.probe).to(device)
     train_set = SegmentationDataset(args.data, profile.eval.train_split, profile.data, train=True,
                                     fraction=args.fraction, seed=args.seed)
     schedule = segmentation_schedule(profile, pretrained=args.method == "finetune")

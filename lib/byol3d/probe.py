@@ -125,7 +125,7 @@ def _check_method(method: str, checkpoint: str | Path | None) -> None:
                           "(set the architecture with the config's `model`)")
 
 
-def _network(profile: Profile, method: str, checkpoint: str | Path | None) -> PointNeXt:
+def starting_network(profile: Profile, method: str, checkpoint: str | Path | None) -> PointNeXt:
     """The starting network of `method`, seeded (new layers depend only on run.seed)."""
     _check_method(method, checkpoint)
     seed_everything(profile.run.seed)
@@ -170,7 +170,7 @@ def frozen_training_features(profile: Profile, method: str, backbone: PointNeXt,
     return backbone, torch.cat([f for f, _ in cached]), torch.cat([l for _, l in cached])
 
 
-def _fit_linear(profile: Profile, method: str, backbone: PointNeXt, train_set: SegmentationDataset,
+def fit_linear_probe(profile: Profile, method: str, backbone: PointNeXt, train_set: SegmentationDataset,
                 device: torch.device) -> tuple[FrozenProbeModel, dict]:
     """Frozen features of `crops` crops per training scene (computed once), then the linear layer.
     Returns the predictor and its training record (losses, accuracy on the cached training points)."""
@@ -227,7 +227,7 @@ def run_probe(profile: Profile, data_root: str | Path, method: str, out_dir: str
     device = pick_device(profile.run.device)
     if profile.run.keep_freed_memory:
         keep_freed_memory()
-    model = _network(profile, method, checkpoint)  # a bad checkpoint stops here, naming the file
+    model = starting_network(profile, method, checkpoint)  # a bad checkpoint stops here, naming the file
     identity = probe_identity(profile, data_root, method, fraction, checkpoint, labelled_voxels)
     linear, split = method in LINEAR_METHODS, profile.eval
     data = dataclasses.replace(profile.data, augment=profile.linear_probe.augment) if linear else profile.data
@@ -239,7 +239,7 @@ def run_probe(profile: Profile, data_root: str | Path, method: str, out_dir: str
     if method == "majority":
         predictor, record = _fit_majority(model, train_set, device)
     elif linear:
-        predictor, record = _fit_linear(profile, method, model, train_set, device)
+        predictor, record = fit_linear_probe(profile, method, model, train_set, device)
     else:
         predictor, record = _fit_network(profile, method, model, train_set, device)
     check_finite_losses(record["train_loss"], f"{out_dir}: {method} probe")
