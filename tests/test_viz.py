@@ -119,6 +119,13 @@ def test_embedding_and_charts(scene):
     assert budget.layout.shapes[0].y0 == 10.7 and budget.layout.xaxis.type == "log"
     with pytest.raises(ValueError, match="no measured runs"):
         budget_figure({}, "lab", (150, 7.1, 0.6), "this report", {})
+    one_seed = budget_figure({300: (9.4, 0.5)}, "lab", (150, 7.1, 0.6), "this report", {},
+                             single_seed={"seed 0": {7200: 60.9, 4800: 50.4}})
+    assert [trace.name for trace in one_seed.data] == ["lab", "seed 0", "this report"]
+    assert list(one_seed.data[1].x) == [4800, 7200] and list(one_seed.data[1].y) == [50.4, 60.9]
+    assert one_seed.data[1].line.dash == "dash" and one_seed.data[1].error_y.array is None
+    with pytest.raises(ValueError, match="'seed 0' has no runs"):
+        budget_figure({300: (9.4, 0.5)}, "lab", (150, 7.1, 0.6), "this report", {}, single_seed={"seed 0": {}})
 
     efficiency = spread_line_figure({"scratch": ([10, 30, 100], [5.9, 7.0, 6.7], [0.2, 0.2, 0.3])})
     assert efficiency.data[0].mode == "lines+markers" and list(efficiency.data[0].error_y.array) == [0.2, 0.2, 0.3]

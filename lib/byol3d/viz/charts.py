@@ -62,9 +62,12 @@ def spread_line_figure(series: Mapping[str, tuple[Sequence[float], Sequence[floa
 
 
 def budget_figure(lab: Mapping[int, tuple[float, float]], lab_name: str, this_run: tuple[int, float, float],
-                  this_name: str, floors: Mapping[str, float], title: str = "", y_title: str = "") -> go.Figure:
+                  this_name: str, floors: Mapping[str, float], title: str = "", y_title: str = "",
+                  single_seed: Mapping[str, Mapping[int, float]] | None = None) -> go.Figure:
     """A score against the training steps: measured longer runs (steps -> (mean, std)) as a line with error
     bars, this execution's own result (steps, mean, std) as a marker, and reference levels as dotted lines.
+    `single_seed` (name -> {steps: score}) adds runs of one seed as dashed lines without error bars: an
+    indication beside the means, drawn so that it cannot be mistaken for one.
 
     For the chapters that set a step budget by time, not by convergence: the reader sees where on the
     longer curve the report's own point sits.
@@ -74,6 +77,12 @@ def budget_figure(lab: Mapping[int, tuple[float, float]], lab_name: str, this_ru
     steps = sorted(lab)
     fig = spread_line_figure({lab_name: (steps, [lab[s][0] for s in steps], [lab[s][1] for s in steps])},
                              title=title, x_title="training steps (log scale)", y_title=y_title)
+    for name, runs in (single_seed or {}).items():
+        if not runs:
+            raise ValueError(f"budget_figure: single-seed series {name!r} has no runs")
+        steps = sorted(runs)
+        fig.add_trace(go.Scatter(x=steps, y=[runs[s] for s in steps], name=name, mode="lines+markers",
+                                 line={"dash": "dash"}))
     fig.add_trace(go.Scatter(x=[this_run[0]], y=[this_run[1]], name=this_name, mode="markers",
                              marker={"size": 12, "symbol": "diamond"},
                              error_y={"type": "data", "array": [this_run[2]], "visible": True}))
