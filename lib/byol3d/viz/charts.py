@@ -80,8 +80,8 @@ def budget_figure(lab: Mapping[int, tuple[float, float]], lab_name: str, this_ru
     for name, runs in (single_seed or {}).items():
         if not runs:
             raise ValueError(f"budget_figure: single-seed series {name!r} has no runs")
-        steps = sorted(runs)
-        fig.add_trace(go.Scatter(x=steps, y=[runs[s] for s in steps], name=name, mode="lines+markers",
+        run_steps = sorted(runs)
+        fig.add_trace(go.Scatter(x=run_steps, y=[runs[s] for s in run_steps], name=name, mode="lines+markers",
                                  line={"dash": "dash"}))
     fig.add_trace(go.Scatter(x=[this_run[0]], y=[this_run[1]], name=this_name, mode="markers",
                              marker={"size": 12, "symbol": "diamond"},
