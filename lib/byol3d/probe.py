@@ -171,7 +171,7 @@ def frozen_training_features(profile: Profile, method: str, backbone: PointNeXt,
 
 
 def fit_linear_probe(profile: Profile, method: str, backbone: PointNeXt, train_set: SegmentationDataset,
-                device: torch.device) -> tuple[FrozenProbeModel, dict]:
+                     device: torch.device) -> tuple[FrozenProbeModel, dict]:
     """Frozen features of `crops` crops per training scene (computed once), then the linear layer.
     Returns the predictor and its training record (losses, accuracy on the cached training points)."""
     lp = profile.linear_probe
