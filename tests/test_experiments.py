@@ -15,6 +15,8 @@ from byol3d.data.dataset import DataConfig
 from byol3d.pretrain import pretrain_identity
 from byol3d.probe import probe_identity
 from byol3d.profile import Profile
+from byol3d.report import HEADLINE_ENV
+from byol3d.report.headline import run_counts
 from byol3d.run_store import identity_key
 from conftest import smoke_profile
 
@@ -115,8 +117,10 @@ def test_another_head_dropout_pretrains_the_same_weights(tiny, pretrained, synth
 
 
 @pytest.mark.slow
-def test_probe_is_reused_and_keyed_by_config_method_and_checkpoint(tiny, pretrained, synth_processed):
+def test_probe_is_reused_and_keyed_by_config_method_and_checkpoint(tiny, pretrained, synth_processed, tmp_path,
+                                                                  monkeypatch):
     runs, pre = pretrained
+    monkeypatch.setenv(HEADLINE_ENV, str(tmp_path / "report"))  # as under `make report`
     first = experiments.probe(tiny, synth_processed, runs, "random")
     assert not first.reused and 0.0 <= first.metrics["miou"] <= 1.0
     stamp = (first.run_dir / "metrics.json").stat().st_mtime_ns
@@ -131,6 +135,7 @@ def test_probe_is_reused_and_keyed_by_config_method_and_checkpoint(tiny, pretrai
     assert not byol.reused and byol.run_dir != first.run_dir
     assert byol.metrics["checkpoint"] == str(pre.encoder)
     assert experiments.probe(tiny, synth_processed, runs, "linear", checkpoint=pre.encoder).reused
+    assert run_counts(tmp_path / "report") == {"trained": 2, "reused": 0}  # each trained once, then reused
 
 
 def test_probe_key_dedupes_fractions_selecting_the_same_scenes(tiny, synth_processed):

@@ -11,9 +11,10 @@ import nbformat
 import plotly
 import pytest
 
-from byol3d.report import HEADLINE_ENV, record_headline, record_picture
+from byol3d.report import HEADLINE_ENV, record_headline, record_picture, record_run
 from byol3d.report.browser import plot_traces
 from byol3d.report.build import ReportError, build, check_data, main, resolve_notebooks
+from byol3d.report.headline import run_counts
 from byol3d.report.index import Chapter, render_index
 
 GOOD_SOURCE = """
@@ -21,7 +22,7 @@ import sys
 
 import numpy as np
 from byol3d.data.cache import list_scenes, load_scene
-from byol3d.report import record_headline, record_picture
+from byol3d.report import record_headline, record_picture, record_run
 from byol3d.viz import save_turntable, scene_figure, setup_plotly
 
 print("mode", setup_plotly(), "extra", extra)
@@ -31,6 +32,8 @@ record_headline("{name}", {{"miou_byol_linear": 0.41, "miou_scratch": 0.30, "poi
                            "label_efficiency": {{"fractions": [0.1, 1.0], "byol_linear": [0.2, 0.41]}}}})
 gif = save_turntable([("truth", scene["coord"], scene["segment20"])], "turntable.gif", seconds=1, fps=2, max_points=500)
 record_picture("{name}", "turntable", gif)
+record_run("runs/{name}", reused=False)  # this chapter's own run, trained now
+record_run("runs/store", reused=True)  # one both chapters found finished
 scene_figure(scene["coord"], scene["segment20"], title="{name}", max_points=2000)
 """
 
@@ -90,6 +93,8 @@ def test_build_runs_notebooks_and_writes_offline_report(notebook_dir, synth_proc
     meta = json.loads((html_dir / "build.json").read_text())
     assert [c["name"] for c in meta["chapters"]] == ["01_tiny", "02_tiny"] and meta["profile"] == "smoke"
     assert meta["chapters"][0]["figures"]["points"] > 0 and meta["chapters"][0]["seconds"] > 0
+    assert meta["runs"] == {"trained": 2, "reused": 1}
+    assert "(2 runs trained in this build, 1 reused finished from the run store" in text
     assert stat.S_IMODE(index.stat().st_mode) == 0o644 and stat.S_IMODE(html_dir.stat().st_mode) == 0o755
     assert not list(out.glob(".staging*"))
 
@@ -150,6 +155,21 @@ def test_record_picture_copies_under_the_builder_only(tmp_path, monkeypatch):
         record_picture("04_probe", "turntable", tmp_path / "missing.gif")
 
 
+def test_record_run_counts_each_run_once_under_the_builder_only(tmp_path, monkeypatch):
+    monkeypatch.delenv(HEADLINE_ENV, raising=False)
+    assert record_run(tmp_path / "a", reused=False) is None
+    monkeypatch.setenv(HEADLINE_ENV, str(tmp_path / "head"))
+    assert run_counts(tmp_path / "head") == {"trained": 0, "reused": 0}
+    record_run(tmp_path / "a", reused=False)
+    record_run(tmp_path / "a", reused=True)  # trained by an earlier chapter, then reused: trained
+    record_run(tmp_path / "b", reused=True)
+    log = record_run(tmp_path / "b", reused=True)
+    assert run_counts(tmp_path / "head") == {"trained": 1, "reused": 1}
+    log.write_text(log.read_text() + "not json\n")
+    with pytest.raises(ValueError, match=r"runs\.jsonl, line 5: not a run record"):
+        run_counts(tmp_path / "head")
+
+
 def test_index_escapes_and_formats():
     chapters = [
         Chapter("01_data", "Data <intro>", "Scenes & points.", 75.0, "CPU (2 cores)", {"scenes": 24}),
@@ -160,3 +180,6 @@ def test_index_escapes_and_formats():
     assert "41.2" in text and "10.0" in text and "Supervised from scratch" not in text
     assert "75 s" in text and "10.0 min" in text and "abc1234" in text and "NVIDIA H100" in text
     assert "No label-efficiency sweep" in text
+    assert "runs trained" not in text  # none recorded: nothing said
+    alone = render_index(chapters, "quick", "d", "c", "x", runs={"trained": 1, "reused": 0})
+    assert "(1 run trained in this build)." in alone and "run store" not in alone

@@ -15,6 +15,9 @@ only once:
   method reads, the training scenes the fraction selects, the checkpoint's bytes, the data's content).
   Finished = `metrics.json` exists; `run_probe` writes its folder whole or not at all, so an
   interrupted probe leaves nothing behind and is simply run again.
+
+Under `make report` every run a notebook uses is also handed to the builder (trained now or reused;
+byol3d.report.headline.record_run), whose index says how many of each the build had.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from byol3d.eval.seeds import mean_std as seed_stats
 from byol3d.pretrain import default_run_dir, run_pretrain
 from byol3d.probe import probe_identity, run_probe
 from byol3d.profile import Profile
+from byol3d.report.headline import record_run
 from byol3d.run_store import run_dir as store_dir
 
 PROBE_RESULT = "metrics.json"  # the final artefact of a probe run
@@ -77,6 +81,7 @@ def pretrain(profile: Profile, data_root: str | Path, runs_root: str | Path) -> 
     run_dir = default_run_dir(profile, data_root, runs_root)
     reused = (run_dir / ENCODER).is_file()
     run_pretrain(profile, data_root, run_dir, resume=True)
+    record_run(run_dir, reused)
     return PretrainRun(run_dir, run_dir / ENCODER, reused)
 
 
@@ -94,6 +99,7 @@ def probe(profile: Profile, data_root: str | Path, runs_root: str | Path, method
             raise ValueError(f"{result}: not valid JSON ({err}); delete the folder to run the probe again") from None
     else:
         metrics = run_probe(profile, data_root, method, run_dir, checkpoint, fraction)
+    record_run(run_dir, reused)
     return ProbeRun(run_dir, {**metrics, "fraction": fraction}, reused)
 
 

@@ -7,8 +7,9 @@
 Steps: check the data; execute notebooks/01..05 in order with papermill (kernel `python3`, cwd
 notebooks/, `-p profile <profile> -p data_root <absolute data path>`); render each executed notebook
 to HTML with nbconvert (JupyterLab look, code collapsed under a "code" toggle, outputs shown); write
-index.html (outline, headline numbers, chapter links, date, commit, device, wall time); ship ONE local
-plotly.min.js beside the pages; take screenshots with headless Chromium when it is installed.
+index.html (outline, headline numbers, chapter links, date, commit, device, wall time, runs trained and
+reused: byol3d.report.headline.record_run); ship ONE local plotly.min.js beside the pages; take
+screenshots with headless Chromium when it is installed.
 
 Layout of --out (default reports/): executed/<nb>.ipynb, html/{index,<nb>}.html + plotly.min.js +
 build.json + the index's pictures (headline.svg, label_efficiency.svg, the chapter 04 turntable GIF),
@@ -39,7 +40,7 @@ import nbformat
 
 from byol3d.config import PROFILES
 from byol3d.report.browser import plot_traces
-from byol3d.report.headline import HEADLINE_ENV, PICTURE_KEYS, SPECIAL_KEYS, load_headline
+from byol3d.report.headline import HEADLINE_ENV, PICTURE_KEYS, SPECIAL_KEYS, load_headline, run_counts
 from byol3d.report.index import Chapter, merged_figures, outline, render_index
 from byol3d.report.index_charts import EFFICIENCY_SVG, HEADLINE_SVG, efficiency_chart, headline_chart
 from byol3d.utils.atomic import atomic_dir, atomic_write_json, atomic_write_text
@@ -294,10 +295,11 @@ def build(profile: str, data: Path, out: Path, notebooks: list[str], notebook_di
         shutil.copyfile(plotly_js(), html_dir / "plotly.min.js")
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         commit = git_commit(Path.cwd())
-        pictures = index_pictures(chapters, staging / "headline", html_dir)
-        atomic_write_text(html_dir / "index.html", render_index(chapters, profile, date, commit, str(data), pictures))
+        pictures, runs = index_pictures(chapters, staging / "headline", html_dir), run_counts(staging / "headline")
+        atomic_write_text(html_dir / "index.html",
+                          render_index(chapters, profile, date, commit, str(data), pictures, runs))
         atomic_write_json(html_dir / "build.json", {
-            "profile": profile, "date": date, "commit": commit, "data_root": str(data),
+            "profile": profile, "date": date, "commit": commit, "data_root": str(data), "runs": runs,
             "headline": {k: v for c in chapters for k, v in c.figures.items() if k in SPECIAL_KEYS},
             "chapters": [{"name": c.name, "title": c.title, "seconds": round(c.seconds, 1), "device": c.device,
                           "figures": c.figures} for c in chapters],

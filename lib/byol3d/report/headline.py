@@ -28,6 +28,11 @@ Pictures: `record_picture(chapter, key, path)` copies a file the notebook wrote 
 builder's folder and records its file name under `key`; the builder ships it beside index.html.
 
 Any other key is listed as a key figure of its chapter (numbers rounded to 3 significant digits).
+
+Runs: `record_run(run_dir, reused)` (called by byol3d.experiments for every pre-training and probe a
+notebook asks for) appends to ``$BYOL3D_HEADLINE_DIR/runs.jsonl``; the index says how many runs the
+build trained and how many it took finished from the run store, since a build that reuses runs takes
+minutes where one from an empty ``runs/`` takes the full budget.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from byol3d.arms import ARMS
 from byol3d.utils.atomic import atomic_write, atomic_write_json
 
 HEADLINE_ENV = "BYOL3D_HEADLINE_DIR"
+RUNS_LOG = "runs.jsonl"  # in the builder's folder: one line per run a notebook used
 
 # Keys of the headline table, in display order, with their labels: one per evaluation arm.
 MIOU_KEYS: dict[str, str] = {f"miou_{arm.name}": arm.label for arm in ARMS.values()}
@@ -99,3 +105,31 @@ def load_headline(path: str | os.PathLike) -> dict:
     if not isinstance(values, dict):
         raise ValueError(f"{path}: expected a JSON object of key figures, got {type(values).__name__}")
     return values
+
+
+def record_run(run_dir: str | os.PathLike, reused: bool) -> Path | None:
+    """Tell the report builder that a notebook used the run at `run_dir`, trained now or `reused` finished
+    from the run store; a no-op outside the builder, like `record_headline`."""
+    folder = os.environ.get(HEADLINE_ENV, "")
+    if not folder:
+        return None
+    path = Path(folder) / RUNS_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log:  # one short line per run: a crash loses the build anyway
+        log.write(json.dumps({"run": str(Path(run_dir).resolve()), "reused": bool(reused)}) + "\n")
+    return path
+
+
+def run_counts(folder: str | os.PathLike) -> dict[str, int]:
+    """{"trained": runs trained during the build, "reused": runs found finished in the store}, from the
+    builder's `folder`; each run counts once, as trained if any notebook trained (or finished) it."""
+    path = Path(folder) / RUNS_LOG
+    trained: dict[str, bool] = {}
+    for number, line in enumerate(path.read_text().splitlines() if path.exists() else [], start=1):
+        try:
+            entry = json.loads(line)
+            run, reused = str(entry["run"]), bool(entry["reused"])
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}, line {number}: not a run record ({err})") from None
+        trained[run] = trained.get(run, False) or not reused
+    return {"trained": sum(trained.values()), "reused": sum(not t for t in trained.values())}

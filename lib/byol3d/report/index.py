@@ -126,10 +126,22 @@ def merged_figures(chapters: list[Chapter]) -> dict:
     return merged
 
 
+def run_note(runs: dict[str, int] | None) -> str:
+    """' (N runs trained in this build, M reused ...)' beside the notebook time, so a build that took its
+    runs finished from the run store does not pass for a build's cost; '' when no run was recorded."""
+    if not runs or not runs["trained"] + runs["reused"]:
+        return ""
+    trained = f"{runs['trained']} run{'s' * (runs['trained'] != 1)} trained in this build"
+    if not runs["reused"]:
+        return f" ({trained})"
+    return (f" ({trained}, {runs['reused']} reused finished from the run store: a build from an empty "
+            "<code>runs/</code> takes longer)")
+
+
 def render_index(chapters: list[Chapter], profile: str, date: str, commit: str, data_root: str,
-                 pictures: dict[str, str] | None = None) -> str:
+                 pictures: dict[str, str] | None = None, runs: dict[str, int] | None = None) -> str:
     """The full index.html text. pictures: {"headline", "efficiency", "turntable"} -> file name beside
-    the page (each optional)."""
+    the page (each optional); runs: {"trained", "reused"} counts of the build (headline.run_counts)."""
     merged, pictures = merged_figures(chapters), pictures or {}
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         profile=html.escape(profile), date=html.escape(date), commit=html.escape(commit),
@@ -145,6 +157,7 @@ def render_index(chapters: list[Chapter], profile: str, date: str, commit: str, 
                                  "no whisker where a method ran with one seed."),
         efficiency=efficiency_table(merged), chapters=chapter_rows(chapters),
         total=f"{sum(ch.seconds for ch in chapters) / 60:.1f}",
+        runs=run_note(runs),
         budget_note="" if profile == "full" else (
             f"{profile.capitalize()}-profile numbers come from small training budgets: they show the method "
             "working, not its ceiling (run <code>PROFILE=full</code> on a GPU for those)."),
