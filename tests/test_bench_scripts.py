@@ -160,13 +160,22 @@ def test_hypercolumn_segmenter_starts_from_the_frozen_probe_and_trains_every_lay
     assert all(p.grad is not None for p in segmenter.backbone.stages[0].parameters())
     with pytest.raises(ValueError, match="standardising probe"):
         lab.HypercolumnSegmenter(net, LinearProbe(feats.shape[1], NUM_CLASSES, "l2"))
+    # Frozen BatchNorm: in training mode it is still the probe's function, and the statistics do not move.
+    stats = [m.running_mean.clone() for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    frozen = lab.HypercolumnSegmenter(net, probe, frozen_norm=True).train()
+    assert frozen.training and torch.allclose(frozen(batch), expected, atol=1e-5 * float(expected.abs().max()))
+    moved = [m.running_mean for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert all(torch.equal(a, b) for a, b in zip(stats, moved))
+    assert not torch.allclose(lab.HypercolumnSegmenter(net, probe).train()(batch), expected, atol=1e-3)
 
 
 @pytest.mark.slow
 def test_hypercolumn_finetune_lab_script_scores_both_phases(synth_processed):
     rows = _json_lines(str(BENCH / "lab" / "hypercolumn_finetune.py"), "--data", str(synth_processed),
-                       "--config", "smoke", "--method", "scratch", "--set", "finetune.steps=2", "linear_probe.steps=5")
+                       "--config", "smoke", "--method", "scratch", "--frozen-norm", "--set", "finetune.steps=2",
+                       "linear_probe.steps=5")
     (row,) = rows
+    assert row["frozen_norm"] is True
     assert 0.0 <= row["probe_train_accuracy"] <= 1.0 and len(row["train_scenes"]) >= 1
     for phase in ("after_probe", "after_all"):
         assert 0.0 <= row[phase]["miou"] <= 1.0 and 0.0 <= row[phase]["oa"] <= 1.0

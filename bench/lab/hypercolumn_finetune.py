@@ -2,7 +2,7 @@
 
     python bench/lab/hypercolumn_finetune.py --data DATA --method finetune|scratch
                                              [--checkpoint runs/byol/KEY/encoder.pt] [--fraction F] [--seed S]
-                                             [--set field=value ...]
+                                             [--frozen-norm] [--set field=value ...]
 
 Lab log E50 found that PointNeXt's segmentation head reads the decoder's 32 channels, which carry little
 of BYOL's gain, while the frozen linear probe reads every encoder stage (the hypercolumn) and the decoder,
@@ -12,7 +12,10 @@ crops, cached features of `linear_probe.crops` crops per room, `linear_probe.ste
 `linear` method from a checkpoint, the `random` method from random weights); phase 2 trains the encoder,
 the decoder and that linear head together with the profile's finetune schedule (AdamW, warm-up, cosine,
 augmented crops), the head at its learning rate and the rest at `finetune.pretrained_lr_scale` times it.
-The scratch arm runs both phases from its random weights, so the two arms differ only in their initial
+With `--frozen-norm` (lab log E54) every BatchNorm of the body keeps normalising with the running
+statistics phase 1 estimated on the training crops ("frozen BN", its affine weights still trained), so
+phase 2 starts from the probe's function instead of one normalised by the batch statistics of augmented
+crops. The scratch arm runs both phases from its random weights, so the two arms differ only in their initial
 body. Every vertex of every validation scene is scored after each phase; one JSON line per run. Results go
 to reports/experiments.md.
 """
@@ -46,15 +49,26 @@ class HypercolumnSegmenter(nn.Module):
     at its own resolution, then 3-NN interpolated to the points: the same function as the linear layer on the
     interpolated features, since interpolation is linear with weights summing to one."""
 
-    def __init__(self, backbone: PointNeXt, probe: LinearProbe):
+    def __init__(self, backbone: PointNeXt, probe: LinearProbe, frozen_norm: bool = False):
         super().__init__()
         if probe.normalize != "standardize":
             raise ValueError(f"needs a standardising probe, got normalize={probe.normalize!r}")
         self.backbone = backbone
+        self.frozen_norm = frozen_norm  # BatchNorm keeps its running statistics in training mode
         self.head = nn.Linear(probe.linear.in_features, probe.linear.out_features)  # on standardised features
         self.head.load_state_dict(probe.linear.state_dict())
         self.register_buffer("mean", probe.mean.clone())  # (D,) the probe's training-feature statistics
         self.register_buffer("std", probe.std.clone())  # (D,)
+
+    def train(self, mode: bool = True) -> HypercolumnSegmenter:
+        """Training mode; with `frozen_norm`, every BatchNorm stays in evaluation mode (running statistics
+        used and kept), the rest of the network trains as usual."""
+        super().train(mode)
+        if self.frozen_norm:
+            for module in self.backbone.modules():
+                if isinstance(module, nn.BatchNorm1d):
+                    module.eval()
+        return self
 
     def forward(self, batch: dict) -> torch.Tensor:
         """batch -> logits (N, classes); the head in float32 (the backbone under the caller's autocast)."""
@@ -95,6 +109,8 @@ def fit_probe(profile: Profile, method: str, backbone: PointNeXt, data: str, fra
 
 def main() -> None:
     ap = arm_parser(__doc__.splitlines()[0])
+    ap.add_argument("--frozen-norm", action="store_true",
+                    help="phase 2 keeps phase 1's BatchNorm running statistics (frozen BN)")
     args = parse_arm_args(ap)
     profile = apply_overrides(load_profile(args.config), [f"run.seed={args.seed}", "linear_probe.features=both",
                                                           "linear_probe.normalize=standardize", *args.set])
@@ -108,9 +124,10 @@ def main() -> None:
     classes = backbone.cfg.num_classes
     frozen, accuracy = fit_probe(profile, probe_method, backbone, args.data, args.fraction, device)
     record = {"method": args.method, "seed": args.seed, "fraction": args.fraction, "checkpoint": args.checkpoint,
+              "frozen_norm": args.frozen_norm,
               "probe_train_accuracy": round(accuracy, 4),
               "after_probe": score(frozen, eval_set, profile, classes, device)}
-    model = HypercolumnSegmenter(frozen.backbone.requires_grad_(True), frozen.probe).to(device)
+    model = HypercolumnSegmenter(frozen.backbone.requires_grad_(True), frozen.probe, args.frozen_norm).to(device)
     train_set = SegmentationDataset(args.data, profile.eval.train_split, profile.data, train=True,
                                     fraction=args.fraction, seed=args.seed)
     schedule = segmentation_schedule(profile, pretrained=args.method == "finetune")
