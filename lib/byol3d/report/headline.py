@@ -56,6 +56,12 @@ SPECIAL_KEYS = (set(MIOU_KEYS) | {f"{k}_std" for k in MIOU_KEYS} | {"label_effic
                 | set(PICTURE_KEYS))
 
 
+def _builder_folder() -> Path | None:
+    """The report builder's folder ($BYOL3D_HEADLINE_DIR), or None outside the builder."""
+    folder = os.environ.get(HEADLINE_ENV, "")
+    return Path(folder) if folder else None
+
+
 def _check_chapter(chapter: str) -> None:
     if not chapter or "/" in chapter or chapter.startswith("."):
         raise ValueError("record_headline: chapter must be a notebook stem like '04_segmentation_probe', "
@@ -64,11 +70,11 @@ def _check_chapter(chapter: str) -> None:
 
 def record_headline(chapter: str, values: Mapping[str, object]) -> Path | None:
     """Merge `values` into this chapter's key figures for the report index (see the module docstring)."""
-    folder = os.environ.get(HEADLINE_ENV, "")
-    if not folder:
+    folder = _builder_folder()
+    if folder is None:
         return None
     _check_chapter(chapter)
-    path = Path(folder) / f"{chapter}.json"
+    path = folder / f"{chapter}.json"
     merged = load_headline(path)
     merged.update(dict(values))
     json.dumps(merged)  # fail here, in the notebook, if something is not JSON-serialisable
@@ -78,8 +84,8 @@ def record_headline(chapter: str, values: Mapping[str, object]) -> Path | None:
 def record_picture(chapter: str, key: str, picture: str | os.PathLike) -> Path | None:
     """Hand the file `picture` to the report index under `key` (one of PICTURE_KEYS); a no-op outside
     the report builder, like `record_headline`."""
-    folder = os.environ.get(HEADLINE_ENV, "")
-    if not folder:
+    folder = _builder_folder()
+    if folder is None:
         return None
     _check_chapter(chapter)
     if key not in PICTURE_KEYS:
@@ -88,9 +94,9 @@ def record_picture(chapter: str, key: str, picture: str | os.PathLike) -> Path |
     if not picture.is_file():
         raise FileNotFoundError(f"{picture}: no such picture to record for the report index")
     name = f"{chapter}-{key}{picture.suffix}"
-    atomic_write(Path(folder) / name, lambda tmp: shutil.copyfile(picture, tmp))
+    atomic_write(folder / name, lambda tmp: shutil.copyfile(picture, tmp))
     record_headline(chapter, {key: name})
-    return Path(folder) / name
+    return folder / name
 
 
 def load_headline(path: str | os.PathLike) -> dict:
@@ -110,10 +116,10 @@ def load_headline(path: str | os.PathLike) -> dict:
 def record_run(run_dir: str | os.PathLike, reused: bool) -> Path | None:
     """Tell the report builder that a notebook used the run at `run_dir`, trained now or `reused` finished
     from the run store; a no-op outside the builder, like `record_headline`."""
-    folder = os.environ.get(HEADLINE_ENV, "")
-    if not folder:
+    folder = _builder_folder()
+    if folder is None:
         return None
-    path = Path(folder) / RUNS_LOG
+    path = folder / RUNS_LOG
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as log:  # one short line per run: a crash loses the build anyway
         log.write(json.dumps({"run": str(Path(run_dir).resolve()), "reused": bool(reused)}) + "\n")
