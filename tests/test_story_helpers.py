@@ -11,8 +11,8 @@ from byol3d import ablations, experiments
 from byol3d.arms import ARMS, EFFICIENCY_ARMS, get_arm
 from byol3d.config import config_hash
 from byol3d.eval.embedding import knn_accuracy, project_2d
-from byol3d.eval.seeds import (curve_gap_sentence, format_stat, gap_verdict, mean_std, ranking_sentence,
-                               separated)
+from byol3d.eval.seeds import (curve_gap_sentence, format_stat, gap_verdict, holm_rejected, mean_std,
+                               paired_p_value, ranked_pairs, ranking_sentence, separated)
 from byol3d.probe import METHODS, PRETRAINED_METHODS
 from byol3d.report.headline import MIOU_KEYS
 from byol3d.train.metrics_log import append_step, log_summary, read_steps, truncate_log
@@ -50,13 +50,37 @@ def test_sentences_say_what_the_numbers_say():
     assert gap_verdict("A", (0.30, 0.01), "B", (0.20, 0.01)) == \
         "A vs B: +10.0 points (spreads sum to 2.0): above it, beyond the spread."
     assert "not separable" in gap_verdict("A", (0.21, 0.02), "B", (0.20, 0.02))
-    floor = (0.10, 0.01)
-    ranked = ranking_sentence("loss", {"x": (0.30, 0.01), "y": (0.20, 0.01)}, floor, 2)
-    assert "*x* > *y*" in ranked and "2 of 2 settings beat the random-encoder floor" in ranked
-    tied = ranking_sentence("loss", {"x": (0.20, 0.05), "y": (0.21, 0.05)}, floor, 2)
+    floor = [0.10, 0.11, 0.09]
+    ranked = ranking_sentence("loss", {"x": [0.30, 0.33, 0.31], "y": [0.20, 0.22, 0.22]}, floor)
+    assert "*x* > *y* (p = 0.0" in ranked and "2 of 2 settings beat the random-encoder floor" in ranked
+    assert "(3 seeds each; paired t-test" in ranked
+    tied = ranking_sentence("loss", {"x": [0.20, 0.26, 0.18], "y": [0.21, 0.20, 0.25]}, floor)
     assert "does not rank them" in tied
     curve = curve_gap_sentence("BYOL", [(0.3, 0.01), (0.2, 0.05)], "random", [(0.1, 0.01), (0.19, 0.05)], [0.1, 1.0])
     assert "at 1 of 2 fractions" in curve and "100%: +1.0 (inside the spread)" in curve
+
+
+def test_the_paired_test_ranks_gaps_the_seeds_agree_on_not_gaps_a_small_spread_hides():
+    # Seeds move both settings together: a steady 1.5-2.3-point gap is real though each spread is 5 points.
+    s_net, b_net = [0.10, 0.20, 0.15], [0.08, 0.185, 0.127]
+    assert not separated(mean_std(s_net), mean_std(b_net))
+    assert paired_p_value(s_net, b_net) < 0.02 and ranked_pairs({"S": s_net, "B": b_net})[0][:2] == ("S", "B")
+    # Chapter 05's width ablation on the EPYC build (2 seeds): B's two values agree by chance, so the spread
+    # rule ranked S above B; the two seeds' gaps (0.3 and 1.5 points) disagree, so the paired test does not.
+    s_epyc, b_epyc = [0.124, 0.136], [0.121, 0.121]
+    assert separated(mean_std(s_epyc), mean_std(b_epyc))
+    assert paired_p_value(s_epyc, b_epyc) > 0.3 and ranked_pairs({"S": s_epyc, "B": b_epyc}) == []
+    assert paired_p_value([0.2], [0.1]) == 1.0 and paired_p_value([0.2, 0.3], [0.2, 0.3]) == 1.0
+    with pytest.raises(ValueError, match=r"one value per seed.*\(3,\) and \(2,\)"):
+        paired_p_value([0.1, 0.2, 0.3], [0.1, 0.2])
+
+
+def test_holm_steps_down_and_stops_at_the_first_p_value_above_its_threshold():
+    p_values = {"a": 0.010, "b": 0.030, "c": 0.040}  # thresholds 0.05/3, 0.05/2, 0.05/1
+    assert holm_rejected(p_values) == {"a"}
+    assert holm_rejected({"a": 0.010, "b": 0.020, "c": 0.040}) == {"a", "b", "c"}
+    assert holm_rejected({"a": 0.02, "b": 0.02, "c": 0.02}) == set()  # 0.02 > 0.05/3
+    assert holm_rejected({}) == set()
 
 
 def test_log_round_trip_stops_at_a_cut_line_and_truncates_for_a_resume(tmp_path):

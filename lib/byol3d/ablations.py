@@ -119,11 +119,16 @@ def run_ablations(plan: AblationPlan, data_root: str | Path,
     return results, floor
 
 
+def setting_values(settings: dict[str, Profile], results: dict[str, list[SettingRun]],
+                   metric: str = "miou") -> dict[str, list[float]]:
+    """Setting label -> the probe's `metric` per seed, in the plan's seed order (what a paired test pairs)."""
+    return {label: [run.probe.metrics[metric] for run in results[config_hash(cfg)]] for label, cfg in settings.items()}
+
+
 def setting_stats(settings: dict[str, Profile], results: dict[str, list[SettingRun]],
                   metric: str = "miou") -> dict[str, Stat]:
     """Setting label -> (mean, std) of the probe's `metric` over seeds."""
-    return {label: mean_std([run.probe.metrics[metric] for run in results[config_hash(cfg)]])
-            for label, cfg in settings.items()}
+    return {label: mean_std(values) for label, values in setting_values(settings, results, metric).items()}
 
 
 def setting_table(name: str, settings: dict[str, Profile], results: dict[str, list[SettingRun]]) -> dict:

@@ -1,19 +1,25 @@
 """Comparing results over seeds: a mean with its spread, and the rule that says when two differ.
 
-Every figure of the course is a mean over seeds with the sample standard deviation beside it. Two
-results are told apart only when the gap between their means is larger than their two spreads added
-together (`separated`); with fewer seeds than that needs, the text says the budget does not rank them.
+Every figure of the course is a mean over seeds with the sample standard deviation beside it. A headline
+gap counts only when it is larger than the two arms' spreads added together (`separated`: the issues'
+targets are stated that way). An ablation ranks two settings only when a paired t-test over their seeds
+(each seed pre-trains and probes both) finds the gap, Holm-corrected over all the pairs it compares
+(`ranked_pairs`): with two seeds the spread rule is no guard (a sample standard deviation of two values
+can be near zero by chance), and it ranked settings in opposite orders on two CPUs (lab log, 2026-12-07).
 The sentences below are computed from the numbers so that the notebooks never describe results they
 did not obtain. Values are fractions (mIoU in [0, 1]); sentences print percentage points.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from itertools import combinations
+from typing import Hashable, Sequence
 
 import numpy as np
+from scipy import stats
 
 Stat = tuple[float, float]  # (mean, sample standard deviation) over seeds
+FAMILY_ALPHA = 0.05  # chance of ranking any pair of one ablation when no setting differs (Holm 1979)
 
 
 def mean_std(values: Sequence[float]) -> Stat:
@@ -47,16 +53,51 @@ def gap_verdict(label_a: str, a: Stat, label_b: str, b: Stat) -> str:
     return f"{label_a} vs {label_b}: {gap:+.1f} points (spreads sum to {noise:.1f}): {told}."
 
 
-def ranking_sentence(title: str, results: dict[str, Stat], floor: Stat, seeds: int) -> str:
-    """Which settings beat which beyond the spread, and how many clear the floor (one ablation)."""
-    pairs = [f"*{a}* > *{b}*" for a, ra in results.items() for b, rb in results.items()
-             if ra[0] > rb[0] and separated(ra, rb)]
-    above = [name for name, r in results.items() if r[0] > floor[0] and separated(r, floor)]
-    text = f"**{title}** ({seeds} seeds each): "
-    text += ("beyond the seed spread, " + ", ".join(pairs) if pairs else
-             "no setting differs from another by more than the seeds' spread, so this budget does not rank them")
-    return text + (f"; {len(above)} of {len(results)} settings beat the random-encoder floor "
-                   f"({pct(floor[0]):.1f} ± {pct(floor[1]):.1f}%) beyond the spread.")
+def paired_p_value(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided p-value of a paired t-test that `a` and `b` (one value per seed, the same seeds in the same
+    order) have equal means; 1.0 where it cannot tell (fewer than 2 seeds, or no difference at all)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired_p_value: needs one value per seed on both sides, got {a.shape} and {b.shape}")
+    if a.size < 2 or not np.any(a != b):
+        return 1.0
+    return float(stats.ttest_rel(a, b).pvalue)
+
+
+def holm_rejected(p_values: dict[Hashable, float], alpha: float = FAMILY_ALPHA) -> set[Hashable]:
+    """The hypotheses Holm's step-down procedure rejects: the family-wise error stays at most `alpha`
+    however many are tested (S. Holm, Scand. J. Statistics 1979)."""
+    rejected = set()
+    for rank, key in enumerate(sorted(p_values, key=p_values.get)):
+        if p_values[key] > alpha / (len(p_values) - rank):
+            break
+        rejected.add(key)
+    return rejected
+
+
+def ranked_pairs(per_seed: dict[str, Sequence[float]]) -> list[tuple[str, str, float]]:
+    """(better, worse, p) for every pair of settings that the paired test tells apart, Holm-corrected over
+    all pairs of `per_seed` (setting -> its value per seed, every setting on the same seeds)."""
+    p_values = {(a, b): paired_p_value(per_seed[a], per_seed[b]) for a, b in combinations(per_seed, 2)}
+    found = holm_rejected(p_values)
+    better = {(a, b): np.mean(per_seed[a]) > np.mean(per_seed[b]) for a, b in p_values}
+    return [(a, b, p) if better[(a, b)] else (b, a, p) for (a, b), p in p_values.items() if (a, b) in found]
+
+
+def ranking_sentence(title: str, per_seed: dict[str, Sequence[float]], floor: Sequence[float]) -> str:
+    """Which settings of one ablation beat which, and how many beat the random-encoder floor, each by a
+    paired t-test over the seeds, Holm-corrected (`floor`: the random encoder's value per seed)."""
+    seeds = len(floor)
+    pairs = [f"*{a}* > *{b}* (p = {p:.3f})" for a, b, p in ranked_pairs(per_seed)]
+    floor_p = {name: paired_p_value(values, floor) for name, values in per_seed.items()}
+    above = [name for name in holm_rejected(floor_p) if np.mean(per_seed[name]) > np.mean(floor)]
+    text = (f"**{title}** ({seeds} seeds each; paired t-test over the seeds, Holm-corrected at "
+            f"{FAMILY_ALPHA:.0%}): ")
+    text += ("the test tells apart " + ", ".join(pairs) if pairs else
+             "the test tells no two settings apart, so this budget does not rank them")
+    floor_stat = mean_std(floor)
+    return text + (f"; {len(above)} of {len(per_seed)} settings beat the random-encoder floor "
+                   f"({pct(floor_stat[0]):.1f} ± {pct(floor_stat[1]):.1f}%) by the same test.")
 
 
 def curve_gap_sentence(label_a: str, a: Sequence[Stat], label_b: str, b: Sequence[Stat],
