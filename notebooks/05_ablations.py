@@ -196,7 +196,7 @@ def show_ablation(name: str) -> dict[str, list[float]]:
     return per_seed
 
 
-summary = {}
+summary = {}  # ablation -> setting label -> probe mIoU per seed
 
 # %% [markdown]
 # ### 2 · Loss: global vs region vs dense
@@ -320,9 +320,7 @@ if profile == "quick":
 # the budget.
 
 # %%
-figures = {f"ablation_{name.replace(' ', '_')}": ", ".join(f"{label} {pct(m):.1f} ± {pct(sd):.1f}"
-                                                         for label, (m, sd) in stats.items())
-           for name, stats in summary.items()}
+figures = {f"ablation_{name.replace(' ', '_')}": ablations.index_line(per_seed) for name, per_seed in summary.items()}
 figures["ablation_random_floor_miou"] = round(float(floor[0]), 4)
 figures["ablation_budget"] = plan.budget() + f", {len(plan.seeds)} seeds"
 record_headline("05_ablations", figures)

@@ -83,6 +83,12 @@ def test_holm_steps_down_and_stops_at_the_first_p_value_above_its_threshold():
     assert holm_rejected({}) == set()
 
 
+def test_the_index_line_of_an_ablation_is_mean_and_spread_over_seeds_not_the_seeds_themselves():
+    # Two seeds' values also unpack as a (mean, std) pair: chapter 05 once printed "14.0 ± 15.1" that way.
+    assert ablations.index_line({"global": [0.140, 0.151], "dense": [0.13, 0.13, 0.13]}) == \
+        "global 14.6 ± 0.8, dense 13.0 ± 0.0"
+
+
 def test_log_round_trip_stops_at_a_cut_line_and_truncates_for_a_resume(tmp_path):
     log = tmp_path / "metrics.jsonl"
     for step in (1, 2, 3):

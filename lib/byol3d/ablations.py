@@ -131,6 +131,12 @@ def setting_stats(settings: dict[str, Profile], results: dict[str, list[SettingR
     return {label: mean_std(values) for label, values in setting_values(settings, results, metric).items()}
 
 
+def index_line(per_seed: dict[str, list[float]]) -> str:
+    """One ablation for the report index: "label mean ± std, ..." in percent, from each setting's values per seed."""
+    stats = {label: mean_std(values) for label, values in per_seed.items()}
+    return ", ".join(f"{label} {100 * m:.1f} ± {100 * sd:.1f}" for label, (m, sd) in stats.items())
+
+
 def setting_table(name: str, settings: dict[str, Profile], results: dict[str, list[SettingRun]]) -> dict:
     """Columns of one ablation's table: probe mIoU (mean ± std, per seed), OA, and the pre-training's
     final loss, collapse monitor and cost, each averaged over seeds."""
