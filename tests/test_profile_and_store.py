@@ -4,10 +4,12 @@ round-tripped through YAML, the sections each run reads, and folders refused unl
 import dataclasses
 
 import pytest
+import torch
 
 from byol3d.config import ConfigError, load_yaml, save_yaml
 from byol3d.profile import Profile
 from byol3d.run_store import MARKER, check_folder, checkpoint_sha256, identity_key, mark_folder, run_dir
+from byol3d.utils.atomic import atomic_torch_save
 
 SECTIONS = ("model", "data", "byol", "eval", "linear_probe", "finetune", "run")
 
@@ -42,6 +44,17 @@ def test_a_run_folder_is_named_by_its_identity(tmp_path):
         run_dir(tmp_path, "eval", identity)
     with pytest.raises(FileNotFoundError, match="missing.pt: checkpoint not found"):
         checkpoint_sha256(tmp_path / "missing.pt")
+
+
+def test_equal_checkpoints_saved_apart_have_one_hash(tmp_path):
+    """The probes' run keys hash the encoder file: two identical pre-trainings must give one key."""
+    encoder = {"state_dict": {"w": torch.arange(12.0).reshape(3, 4)}, "meta": {"steps": 600}}
+    first = atomic_torch_save(encoder, tmp_path / "a" / "encoder.pt")
+    second = atomic_torch_save(encoder, tmp_path / "b" / "encoder.pt")
+    assert checkpoint_sha256(first) == checkpoint_sha256(second)
+    assert torch.equal(torch.load(second, weights_only=True)["state_dict"]["w"], encoder["state_dict"]["w"])
+    encoder["state_dict"]["w"][0, 0] = 1.0
+    assert checkpoint_sha256(atomic_torch_save(encoder, tmp_path / "c" / "encoder.pt")) != checkpoint_sha256(first)
 
 
 def test_check_folder_accepts_only_its_own_runs(tmp_path):

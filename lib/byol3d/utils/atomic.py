@@ -95,9 +95,16 @@ def read_json_object(path: str | os.PathLike) -> dict | None:
 
 
 def atomic_torch_save(obj: object, path: str | os.PathLike) -> Path:
+    """torch.save through `atomic_write`, into an open file: given a path, torch names the archive's inner folder
+    after the temporary file, so equal checkpoints got different bytes (and the probes' run keys, which hash the
+    encoder file, differed between two identical pre-trainings)."""
     import torch
 
-    return atomic_write(path, lambda p: torch.save(obj, p))
+    def write(tmp_path: Path) -> None:
+        with open(tmp_path, "wb") as f:
+            torch.save(obj, f)
+
+    return atomic_write(path, write)
 
 
 @contextlib.contextmanager
