@@ -17,7 +17,7 @@ from pathlib import Path
 from byol3d import experiments
 from byol3d.config import config_hash
 from byol3d.data.dataset import DataConfig
-from byol3d.eval.seeds import Stat, mean_std
+from byol3d.eval.seeds import Stat, format_stat, mean_std
 from byol3d.models.config import PointNeXtConfig
 from byol3d.profile import Profile
 from byol3d.train.metrics_log import LOG_NAME, log_summary, read_steps
@@ -133,8 +133,7 @@ def setting_stats(settings: dict[str, Profile], results: dict[str, list[SettingR
 
 def index_line(per_seed: dict[str, list[float]]) -> str:
     """One ablation for the report index: "label mean ± std, ..." in percent, from each setting's values per seed."""
-    stats = {label: mean_std(values) for label, values in per_seed.items()}
-    return ", ".join(f"{label} {100 * m:.1f} ± {100 * sd:.1f}" for label, (m, sd) in stats.items())
+    return ", ".join(f"{label} {format_stat(mean_std(values), len(values))}" for label, values in per_seed.items())
 
 
 def setting_table(name: str, settings: dict[str, Profile], results: dict[str, list[SettingRun]]) -> dict:

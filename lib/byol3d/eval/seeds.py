@@ -95,9 +95,8 @@ def ranking_sentence(title: str, per_seed: dict[str, Sequence[float]], floor: Se
             f"{FAMILY_ALPHA:.0%}): ")
     text += ("the test tells apart " + ", ".join(pairs) if pairs else
              "the test tells no two settings apart, so this budget does not rank them")
-    floor_stat = mean_std(floor)
     return text + (f"; {len(above)} of {len(per_seed)} settings beat the random-encoder floor "
-                   f"({pct(floor_stat[0]):.1f} ± {pct(floor_stat[1]):.1f}%) by the same test.")
+                   f"({format_stat(mean_std(floor), seeds)}%) by the same test.")
 
 
 def curve_gap_sentence(label_a: str, a: Sequence[Stat], label_b: str, b: Sequence[Stat],
