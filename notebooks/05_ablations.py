@@ -149,8 +149,9 @@ display(Markdown(" ".join(lines) + (" Small-budget CPU numbers, not the method's
 # views of 2,000 points, and a shorter linear probe on the same coarse voxels, trained on half of the
 # training scenes (the `smoke` profile shrinks this further, just to exercise the code; the exact
 # budget is printed below). Their absolute values are **not** comparable with section 1 or chapter 04,
-# only with each other. The same comparisons at 150 steps (a quarter of chapter 03's budget, 2 seeds) are in
-# the lab log, `reports/experiments.md` (E11-E18). The `full` profile runs the ablations at a fifth of the
+# only with each other. Comparisons at 150 steps (a quarter of chapter 03's budget) are in the lab log,
+# `reports/experiments.md`: the loss kind and the views' strength with this report's probe on 5 seeds (E57), more
+# settings on 2 seeds with an earlier probe (E11-E18). The `full` profile runs the ablations at a fifth of the
 # main run's epochs, probed on all training scenes.
 
 # %%
@@ -265,10 +266,13 @@ answer = (f"At chapter 04's budget the BYOL probe is {gain:+.1f} mIoU points fro
           + "At the ablations' budget, "
           + (f"only these choices move the probe in a paired test over the seeds: {', '.join(ranked)}. " if ranked
              else "no ablated choice moves the probe in a paired test over the seeds. ")
-          + "At 150 steps, 2 seeds each (lab log `reports/experiments.md`, E11-E18), none of "
-          "τ_base, the loss kinds, twice the steps, more and smaller views, a higher learning rate or harder "
-          "views moved the probe beyond the seed spread, the looser rule of that time (those runs were probed "
-          "with an earlier probe that cached 2 crops per room and memorised them). What does move it is the "
+          + "At 150 steps with this report's probe and 5 seeds (lab log `reports/experiments.md`, E57), neither "
+          "the loss kind nor the views' strength moves it in a paired test: region + dense loss on strong views "
+          "20.8 ± 2.7 %, the global loss alone 20.7 ± 1.1 % (paired -0.1 points, p 0.91), geometry-only views "
+          "21.0 ± 2.2 % (+0.1, p 0.95), each about 5 points over the random encoder's 16.1 ± 1.1 %. Earlier runs "
+          "at 150 steps, 2 seeds each, with a probe that cached 2 crops per room and memorised them (E11-E18), "
+          "found no effect beyond the seed spread of τ_base, the loss kinds, twice the steps, more and smaller "
+          "views, a higher learning rate or harder views either. What does move it is the "
           "pre-training budget: with this report's probe, the same recipe given 150 steps gave "
           f"{LAB_BYOL_PROBE[150][0]} ± {LAB_BYOL_PROBE[150][1]} % in the lab, "
           f"{LAB_BYOL_PROBE[150][0] - LAB_RANDOM_PROBE[0]:+.1f} points over the random encoder's "

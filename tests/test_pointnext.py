@@ -12,7 +12,7 @@ import torch
 from byol3d.config import load_yaml, save_yaml
 from byol3d.config import ConfigError
 from byol3d.models import EncoderOutput, PointNeXt, PointNeXtConfig
-from byol3d.models.blocks import Dropout
+from byol3d.models.blocks import Dropout, max_over_neighbours
 
 # Official PointNeXt ScanNet models, 7 input channels, 20 classes (Qian et al., NeurIPS 2022).
 OFFICIAL_PARAMS_M = {"S": 0.71, "B": 3.83, "L": 7.13, "XL": 41.59}
@@ -195,3 +195,27 @@ def test_dropout_zeroes_a_share_p_and_keeps_the_mean():
     assert torch.equal(drop.eval()(x), x)  # identity at evaluation
     with pytest.raises(ValueError, match="dropout probability"):
         Dropout(1.0)
+
+
+def test_max_over_neighbours_is_exact_without_gradient_and_sends_it_to_one_neighbour():
+    torch.manual_seed(0)
+    h = torch.randn(50, 8, 6).bfloat16()
+    h[:, 4:] = h[:, :4]  # every maximum tied between two neighbours, as ball query's nearest padding makes them
+    with torch.no_grad():
+        fast = max_over_neighbours(h)  # amax: no indices
+    leaf = h.clone().requires_grad_(True)
+    slow = max_over_neighbours(leaf)  # torch.max with indices
+    assert torch.equal(fast, slow.detach())
+    slow.sum().backward()
+    assert torch.equal(leaf.grad.sum(dim=1), torch.ones(50, 6, dtype=leaf.grad.dtype))  # the whole gradient ...
+    assert torch.equal((leaf.grad != 0).sum(dim=1), torch.ones(50, 6, dtype=torch.long))  # ... to one neighbour
+
+
+def test_frozen_forward_equals_the_differentiable_one():
+    torch.manual_seed(0)
+    model = PointNeXt(tiny_config())
+    batch = make_batch([room_scene(600, 5), room_scene(400, 6)])
+    warm_batchnorm(model, batch)
+    with torch.no_grad():
+        frozen = model(batch)
+    assert torch.equal(frozen, model(batch).detach())

@@ -80,7 +80,16 @@ class LocalAggregation(nn.Module):
         h = first.normalize(h + F.linear(rel, weight[:, :3]))  # (M, k, c_1)
         for layer in self.layers[1:]:
             h = layer(h)  # (M, k, c)
-        return h.max(dim=1).values  # (M, c_out); gradient to the arg-max neighbour, as torch.max
+        return max_over_neighbours(h)  # (M, c_out)
+
+
+def max_over_neighbours(h: torch.Tensor) -> torch.Tensor:
+    """h (M, k, C) -> (M, C). With a gradient, torch.max sends it to one arg-max neighbour (as the official
+    code); without one (BYOL's target network, frozen features, evaluation) `amax` gives the same values
+    about 10x faster, as it finds no indices."""
+    if torch.is_grad_enabled() and h.requires_grad:
+        return h.max(dim=1).values
+    return h.amax(dim=1)
 
 
 def downsampled_offset(offset: torch.Tensor, stride: int) -> torch.Tensor:
