@@ -4,7 +4,7 @@ Workload: 2 scenes x 24k points, each the 24k points nearest a random centre (Po
 crop) of a 6 x 5 x 3 m room cloud from bench/ops.py sampled at about ScanNet's density after 0.02 m
 voxelisation (~2,500 points per m^2 of surface), 7 features from byol3d.transforms.make_features.
 Implementations, all in this process on the same batch and weights:
-  cpu        byol3d.ops "cpu" backend (cKDTree + fpsample)
+  cpu        byol3d.ops "cpu" backend (pykdtree + fpsample)
   torch      byol3d.ops "torch" backend (pure PyTorch, chunked brute force)
   reference  the naive pure-torch reference of bench/ops.py (python-loop FPS, cdist + top-k),
              swapped in for byol3d.ops' search functions by `reference_ops()` below.

@@ -60,7 +60,7 @@ def assert_valid_fps(xyz, offset, new_offset, idx):
 
 
 SCENES = [(["random", "random", "random", "random", "random"], [301, 7, 2, 1, 2500]),
-          (["grid", "plane", "random"], [343, 401, 3]),
+          (["grid", "plane", "random"], [343, 1000, 3]),
           (["plane", "grid"], [2600, 125])]
 
 

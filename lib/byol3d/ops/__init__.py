@@ -20,7 +20,7 @@ Semantics (identical in every backend, ties between equal distances aside):
                          points use those only. Differentiable w.r.t. features. Split into
                          three_nn_weights (coordinates only) + interpolate_with (features).
 
-Backends: "cpu" (scipy cKDTree + fpsample, CPU tensors only), "torch" (pure PyTorch, any device,
+Backends: "cpu" (pykdtree + fpsample, CPU tensors only), "torch" (pure PyTorch, any device,
 chunked), "pointops" (Pointcept's CUDA extension, optional). backend=None picks the process default
 (`set_default_backend` / `use_backend`), which is "auto": CPU tensors -> "cpu", CUDA tensors ->
 "pointops" when installed, else "torch".
