@@ -140,7 +140,8 @@ print(yaml.safe_dump(to_dict(cfg.byol), sort_keys=False))
 # view 2 *by colour and height alone* the same point? Near 1, the dense loss could be solved from those
 # per-point channels without looking at any neighbourhood (the shortcut Sonata and MSC warn about); near 0
 # it cannot. It matters at this chapter's budget: pre-trained for 600 steps on `weak` views, the BYOL loss falls to
-# 0.19 (1.3 with the preset's strong views) and the encoders probe 5 points lower on each of 3 seeds (lab log E58).
+# 0.16-0.27 (1.0-1.4 with the preset's strong views) and the encoders probe 4 to 13 points lower on each of 5 seeds
+# (lab log E58).
 
 # %%
 from byol3d.byol.views_check import view_difficulty
