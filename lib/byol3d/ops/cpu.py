@@ -93,8 +93,8 @@ def _scene_shifts(pts: np.ndarray, offset: list[int], qry: np.ndarray) -> np.nda
 
     Every scene lies in the batch's bounding box, of diagonal `span` >= any in-scene distance; shifted
     by b * (2 span + 1), two scenes are at least span + 1 apart along x."""
-    both = np.concatenate([pts, qry])  # (N + M, 3)
-    span = float(np.linalg.norm(both.max(0) - both.min(0))) if len(both) else 0.0
+    both = np.concatenate([pts, qry])  # (N + M, 3), never empty: `_query_scenes` returns early on empty sets
+    span = float(np.linalg.norm(both.max(0) - both.min(0)))
     return np.arange(len(offset)) * (2.0 * span + 1.0)  # (B,)
 
 
