@@ -6,9 +6,11 @@ Two cases, each on one fixed batch of the quick preset (SynthRooms, PointNeXt-S 
   segmentation  a fine-tune / scratch step of Profile.quick(): 8 crops of <= 4,000 points,
                 cross-entropy, backward, AdamW.
 reference = float32 eager, every network searches its own neighbours, nn.Dropout in the segmentation
-            head (the code before the fast path);
+            head, each grouped MLP's last BatchNorm, ReLU and max one after the other (`fused_max` off):
+            the code before the fast path;
 ours      = the default path: bfloat16 autocast where the CPU has fast bf16, (BYOL) one neighbour
-            plan per view shared by the online and target networks, (segmentation) byol3d's Dropout.
+            plan per view shared by the online and target networks, (segmentation) byol3d's Dropout,
+            BatchNorm + ReLU + max in one step (models.blocks.norm_relu_max).
 Both paths share the rest: one KD-tree per neighbour query over all scenes of a batch, the head's
 scene-max term projected per scene (these landed with the fast path and speed up the reference too).
 Both start from identical weights; `max_abs_loss_diff` compares their first losses on the batch (the
@@ -21,6 +23,7 @@ all timings because PeakRSS changes glibc's mmap threshold.
     .venv/bin/python bench/train_step.py --profile  # + torch.profiler top entries of each step
     .venv/bin/python bench/train_step.py --keep-freed-memory  # both paths with glibc keeping freed blocks
     .venv/bin/python bench/train_step.py --allocator-ab 2     # the allocator lever across processes
+    .venv/bin/python bench/train_step.py --fused-reference    # the reference with fused_max on too
 
 The allocator setting (byol3d.utils.runtime.keep_freed_memory, on by default in training runs) is
 process-wide, so it cannot be timed side by side in one process. `--allocator-ab N` runs this script N
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -56,7 +60,14 @@ LOSS_TOLERANCE = 0.02  # relative: |loss_ours - loss_ref| / loss_ref on the same
 CPU = torch.device("cpu")
 
 
-def byol_case(data_root: Path) -> tuple[str, object, object, int]:
+def reference_profile(fused_reference: bool) -> Profile:
+    """The quick profile as the reference runs it: `fused_max` off unless fused_reference (the parameters
+    are the same either way, so both paths still start from identical weights)."""
+    profile = Profile.quick()
+    return dataclasses.replace(profile, model=dataclasses.replace(profile.model, fused_max=fused_reference))
+
+
+def byol_case(data_root: Path, fused_reference: bool) -> tuple[str, object, object, int]:
     """(case name, reference step, ours step, points per step) for a BYOL step on a fixed batch."""
     profile = Profile.quick()
     cfg = profile.byol
@@ -64,7 +75,7 @@ def byol_case(data_root: Path) -> tuple[str, object, object, int]:
     views = collate_views([dataset[i % len(dataset)] for i in range(cfg.batch_size)])  # cycles on tiny test data
     info = DistInfo(rank=0, world_size=1, local_rank=0, device=CPU)
 
-    def stepper(amp: bool, share_plans: bool):
+    def stepper(amp: bool, share_plans: bool, profile: Profile):
         model, forward, optimizer, _ = build_training(profile, info, cfg.steps)  # seeded: same weights every call
         model.train()
 
@@ -82,10 +93,11 @@ def byol_case(data_root: Path) -> tuple[str, object, object, int]:
         return step
 
     points = sum(len(v["coord"]) for v in views)  # both views: what the networks process
-    return "byol", stepper(amp=False, share_plans=False), stepper(amp=True, share_plans=True), points
+    reference = stepper(amp=False, share_plans=False, profile=reference_profile(fused_reference))
+    return "byol", reference, stepper(amp=True, share_plans=True, profile=profile), points
 
 
-def segmentation_case(data_root: Path) -> tuple[str, object, object, int]:
+def segmentation_case(data_root: Path, fused_reference: bool) -> tuple[str, object, object, int]:
     """(case name, reference step, ours step, points per step) for a segmentation training step.
 
     The reference uses nn.Dropout in the head, as the code before the fast path did; its Bernoulli
@@ -100,7 +112,11 @@ def segmentation_case(data_root: Path) -> tuple[str, object, object, int]:
     initial = PointNeXt(profile.model).train()
 
     def stepper(amp: bool, reference: bool):
-        model = copy.deepcopy(initial)
+        if reference:  # the same weights in the reference's network
+            model = PointNeXt(reference_profile(fused_reference).model).train()
+            model.load_state_dict(initial.state_dict())
+        else:
+            model = copy.deepcopy(initial)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         calls = []
 
@@ -169,6 +185,7 @@ def time_case(name: str, reference, ours, points: int, repeats: int) -> dict:
 def allocator_ab(args: argparse.Namespace, pairs: int) -> None:
     """Interleaved runs of this script without and with kept freed memory -> one JSON line per case."""
     base = [sys.executable, __file__, "--data", args.data, "--repeats", str(args.repeats), "--cases", *args.cases]
+    base += ["--fused-reference"] if args.fused_reference else []
     steps: dict[tuple[str, bool], list[float]] = {}
     for _ in range(pairs):
         for keep in (False, True):
@@ -198,6 +215,8 @@ def main() -> None:
                         help="both paths with glibc keeping freed blocks (byol3d.utils.runtime.keep_freed_memory)")
     parser.add_argument("--allocator-ab", type=int, default=0, metavar="N",
                         help="N interleaved runs without and with --keep-freed-memory: reference vs ours across them")
+    parser.add_argument("--fused-reference", action="store_true",
+                        help="the reference with fused_max on too: the lever counted on both sides")
     args = parser.parse_args()
     if args.allocator_ab:
         return allocator_ab(args, args.allocator_ab)
@@ -207,7 +226,7 @@ def main() -> None:
         raise SystemExit(f"bench/train_step.py: {data_root} is not a preprocessed cache (no summary.json); "
                          "run `make data` first or pass --data")
     builders = {"byol": byol_case, "segmentation": segmentation_case}
-    cases = [builders[case](data_root) for case in args.cases]
+    cases = [builders[case](data_root, args.fused_reference) for case in args.cases]
     rows = [time_case(*case, args.repeats) for case in cases]
     # Memory last: PeakRSS changes glibc's mmap threshold for the rest of the process.
     peak_rss = bench_ops.PeakRSS
@@ -215,6 +234,7 @@ def main() -> None:
         row["peak_mem_mb"] = peak_mb(ours, peak_rss)
         row["reference_peak_mem_mb"] = peak_mb(reference, peak_rss)
         row["keep_freed_memory"] = kept
+        row["fused_reference"] = args.fused_reference
         print(json.dumps(row), flush=True)
     for row, (_, reference, ours, _) in zip(rows, cases) if args.profile else ():
         for path, step in (("reference", reference), ("ours", ours)):

@@ -3,6 +3,8 @@ equivariance, batching independence, gradient flow and an overfit run, on genera
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -12,7 +14,7 @@ import torch
 from byol3d.config import load_yaml, save_yaml
 from byol3d.config import ConfigError
 from byol3d.models import EncoderOutput, PointNeXt, PointNeXtConfig
-from byol3d.models.blocks import Dropout, max_over_neighbours
+from byol3d.models.blocks import Dropout, max_over_neighbours, norm_relu_max
 
 # Official PointNeXt ScanNet models, 7 input channels, 20 classes (Qian et al., NeurIPS 2022).
 OFFICIAL_PARAMS_M = {"S": 0.71, "B": 3.83, "L": 7.13, "XL": 41.59}
@@ -219,3 +221,73 @@ def test_frozen_forward_equals_the_differentiable_one():
     with torch.no_grad():
         frozen = model(batch)
     assert torch.equal(frozen, model(batch).detach())
+
+
+def batchnorm_relu_max(h: torch.Tensor, bn: torch.nn.BatchNorm1d) -> torch.Tensor:
+    """The unfused layers: BatchNorm over the (M * k) rows, ReLU, torch.max over neighbours; h (M, k, C)."""
+    return torch.relu(bn(h.reshape(-1, h.shape[-1])).view(h.shape)).max(dim=1).values
+
+
+def scaled_batchnorm(channels: int) -> torch.nn.BatchNorm1d:
+    """float64 BatchNorm with negative scales in some channels (there the max comes from the minimum)."""
+    bn = torch.nn.BatchNorm1d(channels).double()
+    with torch.no_grad():
+        bn.weight.copy_(torch.linspace(-2.0, 1.5, channels))
+        bn.bias.uniform_(-0.5, 0.5)
+        bn.running_mean.uniform_(-0.3, 0.3)
+        bn.running_var.uniform_(0.5, 2.0)
+    return bn
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_norm_relu_max_computes_what_the_unfused_layers_do(training):
+    torch.manual_seed(0)
+    h = torch.randn(40, 8, 6, dtype=torch.float64)  # no ties
+    grad = torch.randn(40, 6, dtype=torch.float64)
+    bn = scaled_batchnorm(6).train(training)
+    fused_bn = copy.deepcopy(bn)
+    leaf, fused_leaf = h.clone().requires_grad_(True), h.clone().requires_grad_(True)
+    out, fused_out = batchnorm_relu_max(leaf, bn), norm_relu_max(fused_leaf, fused_bn)
+    (out * grad).sum().backward()
+    (fused_out * grad).sum().backward()
+    assert (out > 0).any() and (out == 0).any()  # both sides of the ReLU
+    assert torch.allclose(fused_out, out, atol=1e-12)
+    assert torch.allclose(fused_leaf.grad, leaf.grad, atol=1e-12)
+    assert torch.allclose(fused_bn.weight.grad, bn.weight.grad, atol=1e-12)
+    assert torch.allclose(fused_bn.bias.grad, bn.bias.grad, atol=1e-12)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        assert torch.allclose(getattr(fused_bn, name), getattr(bn, name), atol=1e-12), name
+
+
+def test_norm_relu_max_shares_a_tied_maximum_between_its_neighbours():
+    torch.manual_seed(0)
+    h = torch.randn(40, 8, 6, dtype=torch.float64)
+    h[:, 4:] = h[:, :4]  # every neighbour twice, as ball query pads with copies of the nearest one
+    bn = scaled_batchnorm(6)
+    fused_bn = copy.deepcopy(bn)
+    leaf, fused_leaf = h.clone().requires_grad_(True), h.clone().requires_grad_(True)
+    batchnorm_relu_max(leaf, bn).sum().backward()
+    norm_relu_max(fused_leaf, fused_bn).sum().backward()
+    assert torch.allclose(fused_leaf.grad[:, :4], fused_leaf.grad[:, 4:], atol=1e-12)  # halves
+    pairs, fused_pairs = leaf.grad[:, :4] + leaf.grad[:, 4:], fused_leaf.grad[:, :4] + fused_leaf.grad[:, 4:]
+    assert torch.allclose(fused_pairs, pairs, atol=1e-12)  # what a padded neighbour receives in all
+
+
+def test_fused_and_unfused_networks_compute_the_same_function_and_gradients():
+    torch.manual_seed(0)
+    batch = make_batch([room_scene(600, 5), room_scene(400, 6)])
+    batch = {key: value.double() if value.is_floating_point() else value for key, value in batch.items()}
+    unfused = PointNeXt(dataclasses.replace(tiny_config(), fused_max=False, head_dropout=0.0)).double()
+    fused = PointNeXt(dataclasses.replace(tiny_config(), head_dropout=0.0)).double()
+    fused.load_state_dict(unfused.state_dict())
+    losses = []
+    for model in (unfused, fused):
+        model.train()
+        loss = torch.nn.functional.cross_entropy(model(batch), batch["label"])
+        loss.backward()
+        losses.append(loss.detach())
+    assert torch.allclose(losses[1], losses[0], atol=1e-10)
+    for (name, a), b in zip(unfused.named_parameters(), fused.parameters()):
+        assert torch.allclose(b.grad, a.grad, rtol=1e-6, atol=1e-9), name
+    for (name, a), b in zip(unfused.named_buffers(), fused.buffers()):
+        assert torch.allclose(b.double(), a.double(), atol=1e-10), name

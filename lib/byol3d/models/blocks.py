@@ -8,6 +8,9 @@ Layers followed by BatchNorm have no bias, as in the official conv-norm-act bloc
 Grouped MLPs take [relative position / radius, neighbour feature] per neighbour. Their first layer is
 linear, so instead of gathering (M, k, 3 + C) inputs we apply the feature part of the weight once
 per point and gather its (N, C') output: the same function and the same parameters, 8-32x fewer FLOPs.
+Their last BatchNorm, ReLU and max over neighbours can run as one step (`norm_relu_max`): per channel,
+BatchNorm is an affine map and ReLU is monotone, so the max can be taken first, on (M, C) instead of
+(M, k, C) values.
 """
 
 from __future__ import annotations
@@ -60,12 +63,14 @@ class LocalAggregation(nn.Module):
     """Grouped MLP + max over neighbours: for each query, max_j MLP([(p_j - p_i) / r, f_j]).
 
     channels = [C_in + 3, c_1, ..., c_out]; every layer is conv-BN-ReLU (PointNet++ style, PointNeXt
-    "dp_fj" features with normalised relative positions, max reduction).
+    "dp_fj" features with normalised relative positions, max reduction). fused: the last layer's
+    BatchNorm, ReLU and the max in one step (`norm_relu_max`); otherwise one after the other.
     """
 
-    def __init__(self, channels: list[int]):
+    def __init__(self, channels: list[int], fused: bool):
         super().__init__()
         self.layers = nn.ModuleList(LinearBNAct(a, b) for a, b in zip(channels[:-1], channels[1:]))
+        self.fused = fused
 
     def forward(
         self, xyz: torch.Tensor, feats: torch.Tensor, new_xyz: torch.Tensor, idx: torch.Tensor, radius: float
@@ -77,10 +82,13 @@ class LocalAggregation(nn.Module):
         with torch.profiler.record_function("byol3d.ops.group"):
             h = ops.group(idx, proj)  # (M, k, c_1)
             rel = (ops.group(idx, xyz) - new_xyz[:, None, :]) / radius  # (M, k, 3)
-        h = first.normalize(h + F.linear(rel, weight[:, :3]))  # (M, k, c_1)
-        for layer in self.layers[1:]:
-            h = layer(h)  # (M, k, c)
-        return max_over_neighbours(h)  # (M, c_out)
+        h = h + F.linear(rel, weight[:, :3])  # (M, k, c_1), before the first BatchNorm
+        for previous, layer in zip(self.layers[:-1], self.layers[1:]):
+            h = layer.linear(previous.normalize(h))  # (M, k, c), before this layer's BatchNorm
+        last = self.layers[-1]
+        if self.fused:
+            return norm_relu_max(h, last.bn)  # (M, c_out)
+        return max_over_neighbours(last.normalize(h))  # (M, c_out)
 
 
 def max_over_neighbours(h: torch.Tensor) -> torch.Tensor:
@@ -90,6 +98,74 @@ def max_over_neighbours(h: torch.Tensor) -> torch.Tensor:
     if torch.is_grad_enabled() and h.requires_grad:
         return h.max(dim=1).values
     return h.amax(dim=1)
+
+
+def norm_relu_max(h: torch.Tensor, bn: nn.BatchNorm1d) -> torch.Tensor:
+    """max over neighbours of ReLU(bn(h)) for h (M, k, C) -> (M, C), as the unfused layers compute it, with
+    the same BatchNorm statistics and running-average updates, but without the (M, k, C) BatchNorm output,
+    its ReLU or torch.max's arg-max indices (reports/benchmarks.md, "BatchNorm, ReLU and max in one step").
+    A maximum tied between neighbours shares its gradient equally among them (as torch.amax does; torch.max
+    gives it to one): for the copies of a neighbour that ball query pads with, the same total."""
+    rows = h.reshape(-1, h.shape[-1])  # (M * k, C): the rows BatchNorm normalises over
+    if bn.training or bn.running_mean is None:
+        factor = 0.0
+        if bn.training and bn.num_batches_tracked is not None:
+            bn.num_batches_tracked.add_(1)
+            factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+        with torch.no_grad():
+            _, mean, invstd = torch.native_batch_norm(rows, None, None, bn.running_mean, bn.running_var, True,
+                                                      factor, bn.eps)
+        return _NormReluMax.apply(h, bn.weight, bn.bias, mean, invstd, True)
+    invstd = torch.rsqrt(bn.running_var + bn.eps)
+    return _NormReluMax.apply(h, bn.weight, bn.bias, bn.running_mean, invstd, False)
+
+
+class _NormReluMax(torch.autograd.Function):
+    """ReLU(scale * x + shift) with x the max over neighbours of h (M, k, C) (the min where scale < 0),
+    scale = weight * invstd, shift = bias - mean * scale. With batch statistics, mean and invstd are
+    functions of h: the backward adds their gradient (BatchNorm's) to the arg-max one."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, mean, invstd, batch_stats: bool):
+        scale = weight * invstd  # (C,), float32 or wider
+        shift = bias - mean * scale
+        x = h.amax(dim=1)  # (M, C)
+        flipped = scale < 0  # BatchNorm reverses the order in these channels: their max comes from the min
+        if bool(flipped.any()):
+            x = torch.where(flipped, h.amin(dim=1), x)
+        z = torch.addcmul(shift, x, scale)  # (M, C) in scale's dtype, before the ReLU
+        ctx.batch_stats = batch_stats
+        ctx.save_for_backward(h, x, z, mean, invstd, weight)
+        return F.relu(z).to(h.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        h, x, z, mean, invstd, weight = ctx.saved_tensors
+        scale = weight * invstd  # (C,), float32 or wider
+        g = grad_out.to(scale.dtype) * (z > 0)  # (M, C) through the ReLU
+        grad_bias = g.sum(dim=0)
+        grad_weight = (g * (x.to(scale.dtype) - mean) * invstd).sum(dim=0)
+        bits = {2: torch.int16, 4: torch.int32, 8: torch.int64}[h.element_size()]
+        tied = h.view(bits) == x.view(bits)[:, None, :]  # (M, k, C): where the max came from, ties included
+        picked = scale * g / _counts_over_neighbours(tied)  # (M, C)
+        if not ctx.batch_stats:
+            return torch.where(tied, picked.to(h.dtype)[:, None, :], 0), grad_weight, grad_bias, None, None, None
+        # through the batch statistics, BatchNorm's backward adds const + coef * h everywhere
+        rows = h.numel() // h.shape[-1]
+        coef = -scale * invstd * grad_weight / rows
+        const = -scale * grad_bias / rows - coef * mean
+        grad_h = torch.where(tied, (picked + const).to(h.dtype)[:, None, :], const.to(h.dtype))
+        return grad_h.addcmul_(h, coef.to(h.dtype)), grad_weight, grad_bias, None, None, None
+
+
+def _counts_over_neighbours(mask: torch.Tensor) -> torch.Tensor:
+    """mask (M, k, C) bool -> (M, C) int16, True entries per (query, channel), at least 1. One add per
+    neighbour slice: several times faster on the CPU than a sum over the middle dimension of a bool tensor."""
+    flags = mask.view(torch.uint8)
+    counts = flags[:, 0].to(torch.int16)
+    for j in range(1, mask.shape[1]):
+        counts += flags[:, j]
+    return counts.clamp_(min=1)
 
 
 def downsampled_offset(offset: torch.Tensor, stride: int) -> torch.Tensor:
@@ -104,10 +180,10 @@ class SetAbstraction(nn.Module):
     `neighbours` (coordinates only) and `forward` (features) are separate, so the neighbour search
     can be planned once per batch and reused (byol3d.models.pointnext.NeighbourPlan)."""
 
-    def __init__(self, c_in: int, c_out: int, layers: int, stride: int, radius: float, nsample: int):
+    def __init__(self, c_in: int, c_out: int, layers: int, stride: int, radius: float, nsample: int, fused: bool):
         super().__init__()
         hidden = [c_out // 2] * (layers - 1)
-        self.aggregate = LocalAggregation([c_in + 3, *hidden, c_out])
+        self.aggregate = LocalAggregation([c_in + 3, *hidden, c_out], fused)
         self.stride, self.radius, self.nsample = stride, radius, nsample
 
     @torch.no_grad()
@@ -133,9 +209,9 @@ class InvResMLP(nn.Module):
     local aggregation (C+3 -> C, BN, ReLU, max), then C -> expansion*C (BN, ReLU) -> C (BN),
     residual add, ReLU. The neighbour indices are computed once per stage by the caller."""
 
-    def __init__(self, channels: int, expansion: int, radius: float):
+    def __init__(self, channels: int, expansion: int, radius: float, fused: bool):
         super().__init__()
-        self.aggregate = LocalAggregation([channels + 3, channels])
+        self.aggregate = LocalAggregation([channels + 3, channels], fused)
         self.expand = LinearBNAct(channels, channels * expansion)
         self.project = LinearBNAct(channels * expansion, channels, act=False)
         self.radius = radius

@@ -33,6 +33,7 @@ class PointNeXtConfig:
     nsample: int = 32  # neighbours per ball query (k)
     expansion: int = 4  # InvResMLP inverted-bottleneck expansion (C -> expansion*C -> C)
     head_dropout: float = 0.5  # dropout between the two 1x1 convs of the segmentation head
+    fused_max: bool = True  # each grouped MLP's last BatchNorm + ReLU + max in one step (blocks.norm_relu_max)
 
     def __post_init__(self) -> None:
         self.blocks = tuple(self.blocks)
@@ -47,6 +48,7 @@ class PointNeXtConfig:
             (self.radius > 0, "radius", "must be > 0 metres"),
             (self.radius_scaling > 0, "radius_scaling", "must be > 0"),
             (0.0 <= self.head_dropout < 1.0, "head_dropout", "must be in [0, 1)"),
+            (isinstance(self.fused_max, bool), "fused_max", "must be true or false"),
         ])
 
     def result_fields(self, trains_head: bool) -> dict:

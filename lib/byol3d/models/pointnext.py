@@ -76,9 +76,10 @@ class Stage(nn.Module):
             self.entry: nn.Module = nn.Linear(cfg.in_channels, c_out)  # stem: 1x1 conv with bias, no norm/act
         else:
             c_in = cfg.channels[s - 1]
-            self.entry = SetAbstraction(c_in, c_out, cfg.sa_layers, cfg.strides[s], sa_radius, cfg.nsample)
+            self.entry = SetAbstraction(c_in, c_out, cfg.sa_layers, cfg.strides[s], sa_radius, cfg.nsample,
+                                        cfg.fused_max)
         self.blocks = nn.ModuleList(
-            InvResMLP(c_out, cfg.expansion, self.block_radius) for _ in range(cfg.blocks[s] - 1)
+            InvResMLP(c_out, cfg.expansion, self.block_radius, cfg.fused_max) for _ in range(cfg.blocks[s] - 1)
         )
 
     @torch.no_grad()
