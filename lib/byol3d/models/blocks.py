@@ -64,7 +64,8 @@ class LocalAggregation(nn.Module):
 
     channels = [C_in + 3, c_1, ..., c_out]; every layer is conv-BN-ReLU (PointNet++ style, PointNeXt
     "dp_fj" features with normalised relative positions, max reduction). fused: the last layer's
-    BatchNorm, ReLU and the max in one step (`norm_relu_max`); otherwise one after the other.
+    BatchNorm, ReLU and the max in one step (`norm_relu_max`); otherwise, and for a SyncBatchNorm (multi-GPU
+    training, whose statistics `norm_relu_max` cannot gather across ranks), one after the other.
     """
 
     def __init__(self, channels: list[int], fused: bool):
@@ -86,7 +87,7 @@ class LocalAggregation(nn.Module):
         for previous, layer in zip(self.layers[:-1], self.layers[1:]):
             h = layer.linear(previous.normalize(h))  # (M, k, c), before this layer's BatchNorm
         last = self.layers[-1]
-        if self.fused:
+        if self.fused and not isinstance(last.bn, nn.SyncBatchNorm):
             return norm_relu_max(h, last.bn)  # (M, c_out)
         return max_over_neighbours(last.normalize(h))  # (M, c_out)
 
