@@ -107,12 +107,12 @@ def norm_relu_max(h: torch.Tensor, bn: nn.BatchNorm1d) -> torch.Tensor:
     its ReLU or torch.max's arg-max indices (reports/benchmarks.md, "BatchNorm, ReLU and max in one step").
     A maximum tied between neighbours shares its gradient equally among them (as torch.amax does; torch.max
     gives it to one): for the copies of a neighbour that ball query pads with, the same total."""
-    rows = h.reshape(-1, h.shape[-1])  # (M * k, C): the rows BatchNorm normalises over
     if bn.training or bn.running_mean is None:
         factor = 0.0
         if bn.training and bn.num_batches_tracked is not None:
             bn.num_batches_tracked.add_(1)
             factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+        rows = h.reshape(-1, h.shape[-1])  # (M * k, C): the rows BatchNorm normalises over
         with torch.no_grad():
             _, mean, invstd = torch.native_batch_norm(rows, None, None, bn.running_mean, bn.running_var, True,
                                                       factor, bn.eps)
@@ -136,13 +136,12 @@ class _NormReluMax(torch.autograd.Function):
             x = torch.where(flipped, h.amin(dim=1), x)
         z = torch.addcmul(shift, x, scale)  # (M, C) in scale's dtype, before the ReLU
         ctx.batch_stats = batch_stats
-        ctx.save_for_backward(h, x, z, mean, invstd, weight)
+        ctx.save_for_backward(h, x, z, mean, invstd, scale)
         return F.relu(z).to(h.dtype)
 
     @staticmethod
     def backward(ctx, grad_out):
-        h, x, z, mean, invstd, weight = ctx.saved_tensors
-        scale = weight * invstd  # (C,), float32 or wider
+        h, x, z, mean, invstd, scale = ctx.saved_tensors
         g = grad_out.to(scale.dtype) * (z > 0)  # (M, C) through the ReLU
         grad_bias = g.sum(dim=0)
         grad_weight = (g * (x.to(scale.dtype) - mean) * invstd).sum(dim=0)
