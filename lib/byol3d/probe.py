@@ -213,6 +213,24 @@ def _fit_majority(model: PointNeXt, train_set: SegmentationDataset,
     return MajorityClass(int(counts.argmax()), model.cfg.num_classes).to(device), {"train_loss": []}
 
 
+def _fit(profile: Profile, method: str, model: nn.Module, train_set: SegmentationDataset,
+         device: torch.device) -> tuple[nn.Module, dict]:
+    """The trained predictor of `method` and its training record (losses, accuracies, seconds)."""
+    if method == "majority":
+        return _fit_majority(model, train_set, device)
+    if method in LINEAR_METHODS:
+        return fit_linear_probe(profile, method, model, train_set, device)
+    return _fit_network(profile, method, model, train_set, device)
+
+
+def _probe_payload(profile: Profile, method: str, predictor: nn.Module, model: nn.Module) -> dict:
+    """What probe.pt holds: the predictor's weights and what `load_probe` needs to rebuild it."""
+    return {"format": PROBE_FORMAT, "method": method,
+            "features": getattr(predictor, "kind", profile.linear_probe.features),
+            "normalize": profile.linear_probe.normalize, "model_config": to_dict(model.cfg),
+            "state_dict": {k: v.detach().cpu() for k, v in predictor.state_dict().items()}}
+
+
 def run_probe(profile: Profile, data_root: str | Path, method: str, out_dir: str | Path,
               checkpoint: str | Path | None = None, fraction: float = 1.0, labelled_voxels: int = 0) -> dict:
     """Train `method` on `fraction` of the training scenes (with `labelled_voxels` labelled voxels each
@@ -236,12 +254,7 @@ def run_probe(profile: Profile, data_root: str | Path, method: str, out_dir: str
     eval_set = EvalDataset(data_root, split.eval_split, profile.data, fraction=split.eval_fraction)
     for dataset in (train_set, eval_set):
         dataset.check_scenes()
-    if method == "majority":
-        predictor, record = _fit_majority(model, train_set, device)
-    elif linear:
-        predictor, record = fit_linear_probe(profile, method, model, train_set, device)
-    else:
-        predictor, record = _fit_network(profile, method, model, train_set, device)
+    predictor, record = _fit(profile, method, model, train_set, device)
     check_finite_losses(record["train_loss"], f"{out_dir}: {method} probe")
     crop_points = profile.data.voxel_max if split.tiled_eval else None
     with bf16_autocast(device, profile.run.amp):
@@ -255,14 +268,10 @@ def run_probe(profile: Profile, data_root: str | Path, method: str, out_dir: str
         **record, "seconds": round(time.perf_counter() - start, 2),
         "bf16": bf16_active(device, profile.run.amp),  # what ran: run.amp asks, the device decides
     }
-    payload = {"format": PROBE_FORMAT, "method": method,
-               "features": getattr(predictor, "kind", profile.linear_probe.features),
-               "normalize": profile.linear_probe.normalize, "model_config": to_dict(model.cfg),
-               "state_dict": {k: v.detach().cpu() for k, v in predictor.state_dict().items()}}
     with atomic_dir(out_dir) as tmp:
         mark_folder(tmp, "probe", identity)
         save_yaml(profile, tmp / "config.yaml")
-        atomic_torch_save(payload, tmp / "probe.pt")
+        atomic_torch_save(_probe_payload(profile, method, predictor, model), tmp / "probe.pt")
         atomic_write_json(tmp / "metrics.json", metrics)
         write_probe_events(tmp, method, metrics)
     return metrics
