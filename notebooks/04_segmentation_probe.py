@@ -254,7 +254,7 @@ bar_figure({"ground truth": dict(zip(SCANNET20_NAMES, 100 * truth_share)),
 # found to score as bf16 does). Such runs take 5 CPU minutes to 2.4 CPU hours each, so this report does
 # not repeat them; their means are copied here from the log, and this execution's own scratch runs are the
 # point marked "this report". The frozen probes of this execution are the dotted lines. Seed 0 alone was
-# given still longer schedules, each with its own warm-up and cosine (E53, E62: 2.0 and 2.1 CPU hours); it
+# given still longer schedules, each with its own warm-up and cosine (E53, E62: 2.1 and 2.0 CPU hours); it
 # is the dashed line, an indication, not a mean.
 
 # %%
