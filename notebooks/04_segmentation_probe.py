@@ -251,7 +251,7 @@ bar_figure({"ground truth": dict(zip(SCANNET20_NAMES, 100 * truth_share)),
 # E31, E37, E52, E53 and E61-E65) trained the quick profile's scratch recipe longer, unchanged but for its
 # length (warm-up a tenth of the run, one cosine), and scored every validation vertex the same way: 3 seeds
 # per point, 4 at 600 steps (those, and seed 0 of 7,200 steps, ran in float32 on a CPU without bf16, which
-# E32 found to score as bf16 does). Such runs take 5 CPU minutes to 2.1 CPU hours each, so this report does
+# E32 found to score as bf16 does). Such runs take 5 CPU minutes to 2.4 CPU hours each, so this report does
 # not repeat them; their means are copied here from the log, and this execution's own scratch runs are the
 # point marked "this report". The frozen probes of this execution are the dotted lines. Seed 0 was also
 # given 24,000 steps with its own warm-up and cosine (E62: 2.0 CPU hours); its dashed line is one seed, an
